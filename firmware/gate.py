@@ -1,0 +1,180 @@
+"""The gate application: wires a board to the sensor, beams, control loop and record stream.
+
+`Gate(board)` builds everything from the board object (see docs/ARCHITECTURE.md), writes the
+boot record, and `step(now)` runs one control tick: beams, control, at most one sensor read,
+outputs, periodic status, and a UART drain bounded by what the baud rate moves in one tick.
+`run()` is the forever loop with a fixed period and a watchdog. Nothing here allocates per tick
+in steady state (a sensor failure allocates its exception; that is not steady state).
+"""
+
+from micropython import const
+
+import protocol
+from beam import BeamCounter
+from config import Config
+from control import Control
+from mlx90614 import MLX90614, SensorError
+from records import RecordWriter
+from ticks import ticks_add, ticks_diff
+
+_UPTIME_WRAP_CS = const(1 << 30)
+_SETTLE_UNKNOWN_MS = const(650)  # the slowest factory setting (medical DCI) if 0x25 is unreadable
+_FAILS_BEFORE_RECOVERY = const(3)
+_RECOVERY_BACKOFF_MAX_MS = const(8000)
+_WATCHDOG_MS = const(5000)
+
+
+class Gate:
+    def __init__(self, board, config=None, boot_count=0):
+        self.board = board
+        self.config = config if config is not None else Config()
+        self.writer = RecordWriter()
+        self.sensor = MLX90614(board.i2c)
+        now = board.ticks_ms()
+        self._last = now
+        self._ms_rem = 0
+        self._s_rem_cs = 0
+        self.uptime_cs = 0
+        self.uptime_s = 0
+        self.writer.t_cs = 0
+        self.writer.boot(
+            board.reset_cause(), boot_count, board.device_id() & 0xFFFFFFFF, protocol.FW_VERSION
+        )
+        settle_ms = self._read_settle_ms()
+        cfg = self.config
+        self.beam = BeamCounter(
+            board.beam_a,
+            board.beam_b,
+            board.BEAM_BLOCKED,
+            board.IRQ_BOTH,
+            board.ticks_ms,
+            cfg.debounce_ms,
+            cfg.beam_stuck_ms,
+        )
+        self.control = Control(cfg, self.writer, settle_ms)
+        # Bytes the UART moves in one tick at 8N1 (10 bits a byte); frames beyond wait their turn.
+        self._tx_budget = board.UART_BAUD * cfg.tick_ms // 10_000
+        self._pump = 0
+        self._buzzer = 0
+        board.pump.off()
+        board.buzzer.off()
+        self._next_status = ticks_add(now, cfg.status_interval_ms)
+        self._fails = 0
+        self._retry_at = now
+        self._backoff_ms = 0
+        self.recoveries = 0
+
+    def _read_settle_ms(self):
+        try:
+            return self.sensor.settle_ms()
+        except SensorError as exc:
+            self.writer.fault(exc.args[0], 1, 0)
+            return _SETTLE_UNKNOWN_MS
+
+    def _advance_uptime(self, now):
+        self._ms_rem += ticks_diff(now, self._last)
+        self._last = now
+        cs = self._ms_rem // 10
+        if cs:
+            self._ms_rem -= cs * 10
+            self.uptime_cs = (self.uptime_cs + cs) % _UPTIME_WRAP_CS
+            self._s_rem_cs += cs
+            if self._s_rem_cs >= 100:
+                s = self._s_rem_cs // 100
+                self._s_rem_cs -= s * 100
+                self.uptime_s += s
+        self.writer.t_cs = self.uptime_cs
+
+    def _tank_ok(self):
+        tank = self.board.tank_ok
+        return tank is None or tank.value() == self.board.TANK_OK
+
+    def _sample(self, now):
+        control = self.control
+        if self._fails and ticks_diff(now, self._retry_at) < 0:
+            control.sample_failed(now, protocol.FAULT_SENSOR_NACK)
+            return
+        try:
+            temp_cc = self.sensor.object_temp_cc()
+        except SensorError as exc:
+            self._sensor_failed(now, exc.args[0])
+            control.sample_failed(now, exc.args[0])
+            return
+        if self._fails:
+            self.writer.fault(protocol.FAULT_SENSOR_NACK, 0, self._fails)
+            self._fails = 0
+            self._backoff_ms = 0
+        control.sample(now, temp_cc)
+
+    def _sensor_failed(self, now, code):
+        self._fails += 1
+        if self._fails == 1:
+            self.writer.fault(code, 1, 0)
+        if self._fails % _FAILS_BEFORE_RECOVERY == 0:
+            self.sensor.recover(self.board.recover_i2c)
+            self.recoveries += 1
+            self.writer.fault(protocol.FAULT_BUS_STUCK, 1, self.recoveries)
+            self._backoff_ms = min(max(self._backoff_ms * 2, 100), _RECOVERY_BACKOFF_MAX_MS)
+            self._retry_at = ticks_add(now, self._backoff_ms)
+
+    def _apply_outputs(self):
+        control = self.control
+        if control.pump != self._pump:
+            self._pump = control.pump
+            self.board.pump.value(self._pump)
+        if control.buzzer != self._buzzer:
+            self._buzzer = control.buzzer
+            self.board.buzzer.value(self._buzzer)
+
+    def _status(self):
+        c = self.control
+        self.writer.status(
+            c.people_in,
+            c.people_out,
+            c.fevers,
+            c.remeasures,
+            self.uptime_s,
+            self.board.mem_free(),
+            c.sensor_errors,
+        )
+
+    def step(self, now):
+        """One control tick at ticks_ms value `now`."""
+        self._advance_uptime(now)
+        event = self.beam.poll(now)
+        control = self.control
+        control.tick(now, event, self.beam.occupied, self.beam.direction, self._tank_ok())
+        if control.want_sample:
+            self._sample(now)
+        self._apply_outputs()
+        if ticks_diff(now, self._next_status) >= 0:
+            self._next_status = ticks_add(self._next_status, self.config.status_interval_ms)
+            self._status()
+        self.writer.drain(self.board.uart, self._tx_budget)
+
+    def stop_outputs(self):
+        self.board.pump.off()
+        self.board.buzzer.off()
+        self._pump = self._buzzer = 0
+
+    def run(self, max_ticks=-1):
+        """The forever loop (or max_ticks ticks): fixed period, watchdog fed every tick."""
+        board = self.board
+        period = self.config.tick_ms
+        wdt = board.watchdog(_WATCHDOG_MS)
+        due = board.ticks_ms()
+        try:
+            while max_ticks != 0:
+                self.step(due)
+                if wdt is not None:
+                    wdt.feed()
+                due = ticks_add(due, period)
+                wait = ticks_diff(due, board.ticks_ms())
+                if wait > 0:
+                    board.sleep_ms(wait)
+                elif wait < -period:
+                    due = board.ticks_ms()  # overran by more than a tick: do not try to catch up
+                if max_ticks > 0:
+                    max_ticks -= 1
+        finally:
+            self.stop_outputs()

@@ -1,0 +1,163 @@
+"""A whole fake gate board for Gate tests, on both interpreters, allocating nothing per tick.
+
+The fake MLX90614 answers read-word commands with a correct SMBus PEC (computed here,
+independently of the driver) and the temperature set in `object_raw`; pins call their IRQ
+handler when `drive()` changes their level; the UART counts bytes and keeps the first
+`capture` bytes.
+"""
+
+_ADDR = 0x5A
+
+
+def crc8_smbus(data, crc=0):
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
+def raw_from_cc(temp_cc):
+    """MLX90614 RAM word for a temperature in hundredths of a degree C (0.02 K per bit)."""
+    return (temp_cc + 27315) // 2
+
+
+class FakeI2C:
+    def __init__(self):
+        self.object_raw = raw_from_cc(2200)
+        self.ambient_raw = raw_from_cc(2200)
+        self.config = 0x9FB4
+        self.reads = 0
+        self.nack = False
+
+    def _word(self, command):
+        if command == 0x07:
+            return self.object_raw
+        if command == 0x06:
+            return self.ambient_raw
+        if command == 0x25:
+            return self.config
+        if command == 0x24:
+            return 0xFFFF
+        return 0x1234 + command
+
+    def readfrom_mem_into(self, addr, memaddr, buf):
+        if self.nack or addr != _ADDR:
+            raise OSError(5)
+        self.reads += 1
+        word = self._word(memaddr)
+        lsb = word & 0xFF
+        msb = word >> 8
+        pec = 0
+        for byte in (_ADDR << 1, memaddr, (_ADDR << 1) | 1, lsb, msb):
+            pec ^= byte
+            for _ in range(8):
+                pec = ((pec << 1) ^ 0x07) & 0xFF if pec & 0x80 else (pec << 1) & 0xFF
+        buf[0] = lsb
+        buf[1] = msb
+        buf[2] = pec
+
+    def writeto_mem(self, addr, memaddr, buf):
+        raise AssertionError("the gate must never write the sensor's EEPROM in normal running")
+
+
+class FakePin:
+    def __init__(self, level=1):
+        self.level = level
+        self.handler = None
+
+    def value(self, v=None):
+        if v is None:
+            return self.level
+        self.level = v
+
+    def irq(self, handler=None, trigger=0, hard=False):
+        self.handler = handler
+
+    def drive(self, level):
+        if level != self.level:
+            self.level = level
+            if self.handler is not None:
+                self.handler(self)
+
+
+class FakeSignal:
+    def __init__(self):
+        self.state = 0
+        self.switches = 0
+
+    def value(self, v=None):
+        if v is None:
+            return self.state
+        v = 1 if v else 0
+        if v != self.state:
+            self.switches += 1
+        self.state = v
+
+    def on(self):
+        self.value(1)
+
+    def off(self):
+        self.value(0)
+
+
+class FakeUART:
+    def __init__(self, capture=4096):
+        self.written = 0
+        self.data = bytearray(capture)
+
+    def write(self, buf):
+        n = len(buf)
+        room = len(self.data) - self.written
+        if room > 0:
+            self.data[self.written : self.written + min(n, room)] = buf[: min(n, room)]
+        self.written += n
+        return n
+
+    def any(self):
+        return 0
+
+    def readinto(self, buf, nbytes=-1):
+        return None
+
+
+class FakeBoard:
+    NAME = "fake"
+    UART_BAUD = 115200
+    BEAM_BLOCKED = 0
+    TANK_OK = 0
+    IRQ_BOTH = 3
+
+    def __init__(self, start_ms=0, two_beams=True, tank=True):
+        self.now = start_ms
+        self.i2c = FakeI2C()
+        self.beam_a = FakePin(1)
+        self.beam_b = FakePin(1) if two_beams else None
+        self.tank_ok = FakePin(0) if tank else None
+        self.pump = FakeSignal()
+        self.buzzer = FakeSignal()
+        self.uart = FakeUART()
+        self.recovered = 0
+
+    def recover_i2c(self):
+        self.recovered += 1
+        self.i2c.nack = False
+        return self.i2c
+
+    def ticks_ms(self):
+        return self.now
+
+    def sleep_ms(self, ms):
+        self.now = (self.now + ms) & ((1 << 30) - 1)
+
+    def watchdog(self, timeout_ms):
+        return None
+
+    def reset_cause(self):
+        return 1
+
+    def mem_free(self):
+        return 100000
+
+    def device_id(self):
+        return 0x00C0FFEE
