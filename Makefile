@@ -54,13 +54,19 @@ bench: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/fevergate simulate --demo --minutes 3 --rate 20 --seed 2020
 
-deploy: mpy
+BOARD_FILES := $(filter-out sim_gate mcu_board,$(KNOWN_BOARDS))
+FIRMWARE_MPY := $(patsubst %.py,$(MPY_OUT)/%.mpy,$(filter-out main.py,$(notdir $(FIRMWARE))))
+
+deploy:
+	@case " $(BOARD_FILES) " in *" $(BOARD) "*) ;; \
+		*) echo "make deploy: unknown BOARD '$(BOARD)'; known boards: $(BOARD_FILES)"; exit 2;; esac
 	@test -n "$(PORT)" || { echo "make deploy: give PORT=/dev/ttyACM0 (or another serial port)"; exit 2; }
-	@case " $(filter-out sim_gate,$(KNOWN_BOARDS)) " in *" $(BOARD) "*) ;; \
-		*) echo "make deploy: unknown BOARD '$(BOARD)'; known boards: $(filter-out sim_gate,$(KNOWN_BOARDS))"; exit 2;; esac
-	$(BIN)/mpremote connect $(PORT) fs mkdir :lib + resume fs cp $(filter-out $(MPY_OUT)/main.mpy,$(patsubst %.py,$(MPY_OUT)/%.mpy,$(notdir $(FIRMWARE)))) :lib/ \
-		+ fs cp $(MPY_OUT)/$(BOARD).mpy :lib/gate_board.mpy + fs cp firmware/main.py :main.py
-	@echo "deployed $(BOARD) to $(PORT)"
+	$(MAKE) --no-print-directory mpy
+	$(BIN)/mpremote connect $(PORT) exec "import os; 'lib' in os.listdir('/') or os.mkdir('/lib')" \
+		+ fs cp $(FIRMWARE_MPY) $(MPY_OUT)/mcu_board.mpy :lib/ \
+		+ fs cp $(MPY_OUT)/$(BOARD).mpy :lib/gate_board.mpy \
+		+ fs cp firmware/main.py :main.py
+	@echo "deployed $(BOARD) to $(PORT); reset the board to start the gate"
 
 clean:
 	rm -rf build .pytest_cache .hypothesis .ruff_cache .mypy_cache

@@ -11,6 +11,7 @@ from micropython import const
 
 import protocol
 from beam import BeamCounter
+from commands import Commands
 from config import Config
 from control import Control
 from mlx90614 import MLX90614, SensorError
@@ -25,11 +26,11 @@ _WATCHDOG_MS = const(5000)
 
 
 class Gate:
-    def __init__(self, board, config=None, boot_count=0):
+    def __init__(self, board, config=None, boot_count=0, settings_store=None):
         self.board = board
         self.config = config if config is not None else Config()
         self.writer = RecordWriter()
-        self.sensor = MLX90614(board.i2c)
+        self.sensor = MLX90614(board.i2c, sleep_ms=board.sleep_ms)
         now = board.ticks_ms()
         self._last = now
         self._ms_rem = 0
@@ -40,6 +41,8 @@ class Gate:
         self.writer.boot(
             board.reset_cause(), boot_count, board.device_id() & 0xFFFFFFFF, protocol.FW_VERSION
         )
+        # service commands; loads the persisted settings before anything below reads them
+        self.commands = Commands(board.uart, self.writer, self.config, settings_store)
         settle_ms = self._read_settle_ms()
         cfg = self.config
         self.beam = BeamCounter(
@@ -50,8 +53,10 @@ class Gate:
             board.ticks_ms,
             cfg.debounce_ms,
             cfg.beam_stuck_ms,
+            cfg.vacate_ms,
         )
         self.control = Control(cfg, self.writer, settle_ms)
+        self.commands.attach(self.sensor, self.control, self.beam, self._status)
         # Bytes the UART moves in one tick at 8N1 (10 bits a byte); frames beyond wait their turn.
         self._tx_budget = board.UART_BAUD * cfg.tick_ms // 10_000
         self._pump = 0
@@ -146,6 +151,7 @@ class Gate:
         control.tick(now, event, self.beam.occupied, self.beam.direction, self._tank_ok())
         if control.want_sample:
             self._sample(now)
+        self.commands.tick(now, self.uptime_s)  # may add pump prime / buzzer test to outputs
         self._apply_outputs()
         if ticks_diff(now, self._next_status) >= 0:
             self._next_status = ticks_add(self._next_status, self.config.status_interval_ms)

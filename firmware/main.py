@@ -6,7 +6,8 @@ simulator calls run(board) with its own board. The pump is off before anything e
 
 import micropython
 
-micropython.alloc_emergency_exception_buf(100)
+if hasattr(micropython, "alloc_emergency_exception_buf"):  # the unix port has none
+    micropython.alloc_emergency_exception_buf(100)
 
 
 def run(board=None, config=None, boot_count=0):

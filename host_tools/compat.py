@@ -1,5 +1,5 @@
 """Lets CPython import the firmware: firmware/ and boards/ on sys.path, and a `micropython`
-module (only `const` is needed by core firmware modules) where none is installed."""
+module where none is installed, completed with no-op heap_lock/heap_unlock where one is."""
 
 import sys
 import types
@@ -25,6 +25,10 @@ def install():
         if str(folder) not in sys.path:
             sys.path.append(str(folder))
     try:
-        import micropython  # noqa: F401  (Adafruit Blinka ships one with const)
+        import micropython  # Adafruit Blinka ships one with const only
     except ImportError:
         sys.modules["micropython"] = _stand_in_micropython()
+        return
+    for name, value in vars(_stand_in_micropython()).items():
+        if not name.startswith("__") and not hasattr(micropython, name):
+            setattr(micropython, name, value)

@@ -25,7 +25,13 @@ def run_on_micropython(module):
         [str(FIRMWARE_TESTS), str(ROOT / "firmware"), str(ROOT / "boards"), ".frozen"]
     )
     return subprocess.run(
-        [micropython_command(), "-X", "heapsize=4M", str(FIRMWARE_TESTS / "mpy_runner.py"), module],
+        [
+            micropython_command(),
+            "-X",
+            "heapsize=4M",
+            str(FIRMWARE_TESTS / "mpy_runner.py"),
+            module,
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -49,6 +55,8 @@ def test_mpy_cross_compiles_every_firmware_and_board_file(tmp_path):
     assert sources
     for source in sources:
         out = tmp_path / (source.stem + ".mpy")
-        result = subprocess.run([mpy_cross, "-o", str(out), str(source)], capture_output=True, text=True)
-        assert result.returncode == 0, "%s: %s" % (source.name, result.stderr)
+        result = subprocess.run(
+            [mpy_cross, "-o", str(out), str(source)], capture_output=True, text=True
+        )
+        assert result.returncode == 0, f"{source.name}: {result.stderr}"
         assert out.stat().st_size > 0

@@ -29,6 +29,7 @@ class FakeI2C:
         self.config = 0x9FB4
         self.reads = 0
         self.nack = False
+        self._frame = bytearray(5)
 
     def _word(self, command):
         if command == 0x07:
@@ -49,7 +50,13 @@ class FakeI2C:
         lsb = word & 0xFF
         msb = word >> 8
         pec = 0
-        for byte in (_ADDR << 1, memaddr, (_ADDR << 1) | 1, lsb, msb):
+        frame = self._frame
+        frame[0] = _ADDR << 1
+        frame[1] = memaddr
+        frame[2] = (_ADDR << 1) | 1
+        frame[3] = lsb
+        frame[4] = msb
+        for byte in frame:
             pec ^= byte
             for _ in range(8):
                 pec = ((pec << 1) ^ 0x07) & 0xFF if pec & 0x80 else (pec << 1) & 0xFF

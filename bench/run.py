@@ -1,0 +1,508 @@
+"""The host side of `make bench`: runs every measurement and prints `name: value unit` lines.
+
+Sections, each beside its baseline in the same run:
+- tick: bench/mpy_tick.py on the MicroPython unix port (the real Gate.step against
+  bench/float_gate.py's float version), once timed with a board-sized heap and once counting
+  heap bytes with the collector off;
+- record size: the firmware's RecordWriter frame of one passage against a JSON line and a text
+  log line of the same record;
+- host decode: host_tools.decoder.StreamDecoder over a simulated day of records against
+  json.loads over the same records as JSON lines;
+- simulation: `fevergate simulate` with the firmware on MicroPython, against the shim with the
+  firmware in-process under CPython;
+- flash journal: firmware/journal.py's bytes per passage and days on a Pico.
+
+A section that cannot run prints its names as `name: unavailable (reason)`. Wall-clock figures
+are the best of a few repeats. Nothing here asserts a time: the targets are reported as met or
+missed.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+MICROPYTHON = BIN / "micropython"
+
+# issue 7's targets
+TARGET_ALLOC_BYTES = 0
+TARGET_RECORD_BYTES = 16
+TARGET_DECODE_PER_S = 1_000_000
+TARGET_SIM_X = 200
+
+# a busy day: passages per day used for the journal's days-on-flash figure (docs/STORAGE.md)
+PASSAGES_PER_DAY = 5000
+PICO_FS_BYTES = 1408 * 1024  # RPI_PICO littlefs (docs/STORAGE.md)
+PICO_W_FS_BYTES = 848 * 1024
+
+TICK_NAMES = (
+    "tick_us",
+    "tick_us_float_baseline",
+    "tick_speedup_vs_float",
+    "tick_alloc_bytes",
+    "tick_alloc_bytes_float_baseline",
+)
+RECORD_NAMES = ("passage_record_bytes", "passage_record_bytes_jsonl", "passage_record_bytes_text")
+DECODE_NAMES = ("decode_records_per_s", "decode_records_per_s_jsonl", "decode_speedup_vs_jsonl")
+SIM_NAMES = ("sim_speed_x_realtime",)
+JOURNAL_NAMES = ("journal_bytes_per_passage", "journal_days_on_pico")
+REQUIRED_NAMES = TICK_NAMES + RECORD_NAMES + DECODE_NAMES + SIM_NAMES + JOURNAL_NAMES
+
+
+class Report:
+    """Prints figures as they come and keeps them for the targets summary."""
+
+    def __init__(self, out=None):
+        self.out = out if out is not None else sys.stdout
+        self.values = {}
+
+    def line(self, name, value, unit="", note=""):
+        text = f"{name}: {value}"
+        if unit:
+            text += " " + unit
+        if note:
+            text += "  # " + note
+        print(text, file=self.out, flush=True)
+
+    def figure(self, name, value, unit, fmt="{:.2f}", note=""):
+        self.values[name] = value
+        self.line(name, fmt.format(value), unit, note)
+
+    def unavailable(self, names, reason):
+        reason = " ".join(str(reason).split())[:200]
+        for name in names:
+            self.line(name, f"unavailable ({reason})")
+
+    def target(self, name, met, text):
+        self.line("target_" + name, ("met" if met else "MISSED") + f" ({text})")
+
+
+def best_of(repeats, fn):
+    """The shortest wall time of `repeats` calls of fn(), and fn's last result."""
+    best = None
+    result = None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fn()
+        elapsed = time.perf_counter() - t0
+        best = elapsed if best is None else min(best, elapsed)
+    return best, result
+
+
+# -- control tick on MicroPython -----------------------------------------------------------
+
+
+def run_mpy_tick(mode, ticks, heapsize):
+    env = dict(os.environ)
+    env["MICROPYPATH"] = os.pathsep.join(
+        str(ROOT / p) for p in ("bench", "firmware", "boards", "tests/firmware")
+    )
+    result = subprocess.run(
+        [str(MICROPYTHON), "-X", f"heapsize={heapsize}", str(ROOT / "bench" / "mpy_tick.py")]
+        + [mode, str(ticks)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=str(ROOT),
+    )
+    if result.returncode != 0:
+        tail = (result.stderr or result.stdout).strip().splitlines()[-1:]
+        raise RuntimeError(f"mpy_tick.py {mode} failed: {' '.join(tail)}")
+    values = {}
+    for row in result.stdout.splitlines():
+        key, _, value = row.partition(" ")
+        values[key] = int(value) if value.lstrip("-").isdigit() else value
+    return values
+
+
+def bench_tick(report, quick):
+    if not MICROPYTHON.exists():
+        report.unavailable(TICK_NAMES, f"no MicroPython at {MICROPYTHON}")
+        return
+    ticks = 2000 if quick else 20000
+    # time: a board-sized heap (an RP2040 gives MicroPython about 190 KiB), best of 3 processes
+    runs = [run_mpy_tick("time", ticks, "192K") for _ in range(1 if quick else 3)]
+    per_tick = {}
+    for gate in ("gate", "float"):
+        per_tick[gate] = min((r[gate + "_us"] - r["empty_us"]) / ticks for r in runs)
+    alloc = run_mpy_tick("alloc", ticks, "64M")
+    base = alloc["empty_alloc_bytes"]
+    requested_base = alloc["empty_requested_bytes"]
+    report.figure("tick_us", per_tick["gate"], "us/tick", note="Gate.step, fake board")
+    report.figure("tick_us_float_baseline", per_tick["float"], "us/tick")
+    report.figure("tick_speedup_vs_float", per_tick["float"] / per_tick["gate"], "x")
+    longest = {gate: min(r[gate + "_max_us"] for r in runs) for gate in ("gate", "float")}
+    report.figure("tick_max_us", longest["gate"], "us", fmt="{}", note="longest single step")
+    report.figure("tick_max_us_float_baseline", longest["float"], "us", fmt="{}")
+    gate_alloc = alloc["gate_alloc_bytes"] - base
+    float_alloc = alloc["float_alloc_bytes"] - base
+    report.figure(
+        "tick_alloc_bytes",
+        max(gate_alloc, 0) / ticks,
+        "bytes/tick",
+        note=f"{gate_alloc:+d} bytes left on the heap over {ticks} ticks",
+    )
+    report.figure("tick_alloc_bytes_float_baseline", float_alloc / ticks, "bytes/tick")
+    report.line("tick_heap_lock", alloc["heap_lock"], note=f"Gate.step x {ticks} under heap_lock")
+    report.figure(
+        "tick_heap_requested_bytes",
+        (alloc["gate_requested_bytes"] - requested_base) / ticks,
+        "bytes/tick",
+        fmt="{:.0f}",
+        note="VM frame state of big-frame calls, freed on return (mem_total)",
+    )
+    report.figure(
+        "tick_heap_requested_bytes_float_baseline",
+        (alloc["float_requested_bytes"] - requested_base) / ticks,
+        "bytes/tick",
+        fmt="{:.0f}",
+    )
+    for gate, label in (("gate", ""), ("float", "_float_baseline")):
+        r = runs[0]
+        report.line(
+            "tick_workload" + label,
+            f"{r[gate + '_ticks']} ticks, {r[gate + '_passages']} passages "
+            f"({r[gate + '_fevers']} fevers), "
+            f"{r[gate + '_reads']} sensor reads, {r[gate + '_uart_bytes']} UART bytes",
+        )
+    report.target(
+        "tick_alloc_bytes",
+        gate_alloc <= TARGET_ALLOC_BYTES and alloc["heap_lock"] == "ok",
+        f"{max(gate_alloc, 0) / ticks:.2f} bytes/tick, target {TARGET_ALLOC_BYTES}",
+    )
+
+
+# -- record size ---------------------------------------------------------------------------
+
+SAMPLE_PASSAGE = {
+    "seq": 41234,
+    "t_cs": 4_320_057,  # 12:00:00.57 of uptime
+    "verdict": 0,
+    "direction": 1,
+    "temp_cc": 3667,
+    "transit_cs": 85,
+}
+
+
+class CaptureUART:
+    def __init__(self):
+        self.data = bytearray()
+
+    def write(self, buf):
+        self.data += buf
+        return len(buf)
+
+
+def firmware_passage_frame(sample):
+    """The bytes the firmware's RecordWriter puts on the UART for one passage."""
+    from host_tools import compat
+
+    compat.install()
+    import records  # firmware/records.py
+
+    writer = records.RecordWriter()
+    writer.seq = sample["seq"]
+    writer.t_cs = sample["t_cs"]
+    writer.passage(sample["verdict"], sample["direction"], sample["temp_cc"], sample["transit_cs"])
+    uart = CaptureUART()
+    writer.drain(uart, 1000)
+    return bytes(uart.data)
+
+
+def json_line(record_dict):
+    return (json.dumps(record_dict) + "\n").encode()
+
+
+def bench_record_size(report):
+    from bench.float_gate import passage_text
+    from host_tools import decoder
+
+    frame = firmware_passage_frame(SAMPLE_PASSAGE)
+    events = decoder.StreamDecoder().feed(frame)
+    if len(events) != 1 or events[0].record is None:
+        raise RuntimeError(f"the firmware's passage frame does not decode: {events}")
+    record = events[0].record
+    same = {"type": record.type, "seq": record.seq, "t_cs": record.t_cs, **record.fields}
+    jsonl = json_line(same)
+    text = passage_text(
+        record.seq,
+        record.t_cs / 100,
+        decoder.VERDICT_NAMES[record.fields["verdict"]],
+        decoder.DIRECTION_NAMES[record.fields["direction"]],
+        record.fields["temp_cc"] / 100,
+        record.fields["transit_cs"] / 100,
+    ).encode()
+    n = len(frame)
+    report.figure("passage_record_bytes", n, "bytes", fmt="{}", note="COBS + CRC + 0x00 included")
+    report.figure("passage_record_bytes_jsonl", len(jsonl), "bytes", fmt="{}")
+    report.figure("passage_record_bytes_text", len(text), "bytes", fmt="{}")
+    report.figure("passage_record_jsonl_vs_ours", len(jsonl) / n, "x")
+    report.figure("passage_record_text_vs_ours", len(text) / n, "x")
+    report.target(
+        "passage_record_bytes",
+        n <= TARGET_RECORD_BYTES,
+        f"{n} bytes, at most {TARGET_RECORD_BYTES}",
+    )
+    return n
+
+
+# -- host decode ---------------------------------------------------------------------------
+
+
+def simulated_day(n_passages):
+    """(wire capture, JSON lines, record count) of one day: a boot, n_passages passages spread
+    over 24 h (one in 40 a fever with its alarm), a status a minute; seq wraps at 2**16."""
+    from host_tools.decoder import encode_record
+    from host_tools.wire import protocol
+
+    day_cs = 24 * 3600 * 100
+    status_every = 6000  # cs
+    frames = []
+    dicts = []
+    seq = 0
+    counts = {"in": 0, "fevers": 0}
+
+    def add(type_name, t_cs, **fields):
+        nonlocal seq
+        frames.append(encode_record(type_name, seq, t_cs, **fields))
+        dicts.append((type_name, seq, t_cs, fields))
+        seq = (seq + 1) & 0xFFFF
+
+    add("boot", 0, reset_cause=1, fw_version=protocol.FW_VERSION, boot_count=7, device_id=0xC0FFEE)
+    step = day_cs // n_passages
+    next_status = status_every
+    for i in range(n_passages):
+        t_cs = 100 + i * step
+        while next_status <= t_cs:
+            add(
+                "status",
+                next_status,
+                people_in=counts["in"],
+                people_out=0,
+                fevers=counts["fevers"],
+                remeasures=0,
+                uptime_s=next_status // 100,
+                mem_free=150_000,
+                sensor_errors=0,
+                tx_dropped=0,
+            )
+            next_status += status_every
+        fever = i % 40 == 0
+        temp_cc = 3760 + i % 30 if fever else 3640 + i % 50
+        if fever:
+            counts["fevers"] += 1
+            add("alarm", t_cs, kind=protocol.ALARM_FEVER, temp_cc=temp_cc)
+        counts["in"] += 1
+        add(
+            "passage",
+            t_cs,
+            verdict=1 if fever else 0,
+            direction=1,
+            temp_cc=temp_cc,
+            transit_cs=60 + i % 90,
+        )
+    capture = b"".join(frames)
+    lines = b"".join(
+        json_line({"type": name, "seq": s, "t_cs": t, **fields}) for name, s, t, fields in dicts
+    )
+    return capture, lines, len(frames)
+
+
+def bench_decode(report, quick):
+    from host_tools.decoder import StreamDecoder
+
+    n_passages = 10_000 if quick else 100_000
+    capture, lines, n = simulated_day(n_passages)
+    repeats = 1 if quick else 7
+
+    def decode_whole():
+        decoder = StreamDecoder()
+        return decoder.feed(capture), decoder
+
+    def decode_chunks():
+        decoder = StreamDecoder()
+        events = 0
+        for i in range(0, len(capture), 4096):
+            events += len(decoder.feed(capture[i : i + 4096]))
+        return events, decoder
+
+    def json_loads():
+        loads = json.loads
+        return [loads(line) for line in lines.split(b"\n") if line]
+
+    # interleaved repeats, best of each: the machine's other load hits all three alike
+    best = {}
+    for _ in range(repeats):
+        for name, fn in (
+            ("stream", decode_whole),
+            ("chunks", decode_chunks),
+            ("json", json_loads),
+        ):
+            elapsed, result = best_of(1, fn)
+            best[name] = min(best.get(name, elapsed), elapsed)
+            if name == "stream" and result[1].counts["OK"] != n:
+                raise RuntimeError(f"StreamDecoder gave {result[1].counts['OK']} records of {n}")
+            if name == "json" and len(result) != n:
+                raise RuntimeError(f"json.loads gave {len(result)} records of {n}")
+            del result
+    t_stream, t_chunks, t_json = best["stream"], best["chunks"], best["json"]
+    rate = n / t_stream
+    rate_json = n / t_json
+    report.line(
+        "decode_capture",
+        f"{n} records",
+        note=f"{len(capture)} wire bytes, {len(lines)} JSON-line bytes, a simulated day",
+    )
+    report.figure("decode_records_per_s", rate, "records/s", fmt="{:,.0f}", note="one feed")
+    report.figure("decode_records_per_s_4k_feeds", n / t_chunks, "records/s", fmt="{:,.0f}")
+    report.figure("decode_records_per_s_jsonl", rate_json, "records/s", fmt="{:,.0f}")
+    report.figure("decode_speedup_vs_jsonl", rate / rate_json, "x")
+    report.target(
+        "decode_records_per_s",
+        rate >= TARGET_DECODE_PER_S,
+        f"{rate:,.0f} records/s, at least {TARGET_DECODE_PER_S:,}",
+    )
+
+
+# -- simulation ----------------------------------------------------------------------------
+
+
+def run_simulate(runtime, minutes, rate, seed):
+    result = subprocess.run(
+        [sys.executable, "-m", "host_tools", "simulate", "--json", "--runtime", runtime]
+        + ["--minutes", str(minutes), "--rate", str(rate), "--seed", str(seed)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=str(ROOT),
+    )
+    if result.returncode != 0:
+        tail = (result.stderr or result.stdout).strip().splitlines()[-1:]
+        raise RuntimeError(f"fevergate simulate --runtime {runtime} failed: {' '.join(tail)}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def bench_simulate(report, quick):
+    minutes = 3 if quick else 30
+    rate = 20
+    summary = run_simulate("micropython", minutes, rate, 2020)
+    speed = summary["simulated_s"] / summary["wall_s"]
+    report.figure(
+        "sim_speed_x_realtime",
+        speed,
+        "x",
+        fmt="{:.0f}",
+        note=f"firmware on MicroPython, {minutes} min at {rate}/min, "
+        f"{summary['people_counted']} passages",
+    )
+    try:
+        cpython = run_simulate("cpython", minutes, rate, 2020)
+        speed_cpython = cpython["simulated_s"] / cpython["wall_s"]
+        report.figure(
+            "sim_speed_x_realtime_cpython",
+            speed_cpython,
+            "x",
+            fmt="{:.0f}",
+            note="--runtime cpython",
+        )
+        report.figure("sim_micropython_vs_cpython", speed / speed_cpython, "x")
+    except (RuntimeError, subprocess.SubprocessError, ValueError, KeyError) as exc:
+        report.unavailable(("sim_speed_x_realtime_cpython",), exc)
+    report.target(
+        "sim_speed_x_realtime", speed >= TARGET_SIM_X, f"{speed:.0f}x, at least {TARGET_SIM_X}x"
+    )
+
+
+# -- flash journal -------------------------------------------------------------------------
+
+
+def bench_journal(report, passage_frame_bytes):
+    from host_tools import compat
+
+    compat.install()
+    import journal  # firmware/journal.py
+    import protocol
+
+    status_frame = protocol.STATUS_SIZE + protocol.CRC_SIZE + 2
+    per_passage = passage_frame_bytes + journal.OVERHEAD
+    report.figure(
+        "journal_bytes_per_passage",
+        per_passage,
+        "bytes",
+        fmt="{}",
+        note=f"{passage_frame_bytes}-byte frame + {journal.OVERHEAD}-byte entry header and CRC",
+    )
+    for name, fs_bytes in (("pico", PICO_FS_BYTES), ("pico_w", PICO_W_FS_BYTES)):
+        tenths = journal.days_on_flash(
+            fs_bytes,
+            PASSAGES_PER_DAY,
+            passage_frame=passage_frame_bytes,
+            status_frame=status_frame,
+            scale=10,
+        )
+        report.figure(
+            "journal_days_on_" + name,
+            tenths / 10,
+            "days",
+            fmt="{:.1f}",
+            note=f"{fs_bytes // 1024} KiB littlefs, {PASSAGES_PER_DAY} passages + 1440 status/day",
+        )
+    per_day = journal.bytes_per_day(
+        PASSAGES_PER_DAY, passage_frame=passage_frame_bytes, status_frame=status_frame
+    )
+    report.figure("journal_bytes_per_day", per_day, "bytes", fmt="{:,}")
+
+
+# -- main ----------------------------------------------------------------------------------
+
+
+def section(report, names, fn, *args):
+    try:
+        return fn(report, *args)
+    except Exception as exc:  # noqa: BLE001  (one broken piece must not hide the others)
+        report.unavailable(names, f"{type(exc).__name__}: {exc}")
+        return None
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes, one repeat (a smoke run: seconds)"
+    )
+    parser.add_argument(
+        "--only",
+        choices=("tick", "records", "decode", "sim", "journal"),
+        action="append",
+        help="run only these sections (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    only = set(args.only or ("tick", "records", "decode", "sim", "journal"))
+    report = Report()
+    started = time.perf_counter()
+    report.line(
+        "machine",
+        f"{platform.machine()}, {os.cpu_count()} cores, CPython {platform.python_version()}",
+    )
+    if "tick" in only:
+        section(report, TICK_NAMES, bench_tick, args.quick)
+    frame_bytes = None
+    if "records" in only or "journal" in only:
+        frame_bytes = section(report, RECORD_NAMES, bench_record_size)
+    if "decode" in only:
+        section(report, DECODE_NAMES, bench_decode, args.quick)
+    if "sim" in only:
+        section(report, SIM_NAMES, bench_simulate, args.quick)
+    if "journal" in only:
+        if frame_bytes is None:
+            report.unavailable(JOURNAL_NAMES, "no passage frame size (record section failed)")
+        else:
+            section(report, JOURNAL_NAMES, bench_journal, frame_bytes)
+    report.line("bench_wall_s", f"{time.perf_counter() - started:.1f}", "s")
+    return 0

@@ -1,0 +1,158 @@
+"""Measurement: the temperature state machine of one person, from presence to a verdict.
+
+IDLE -> (start: a person entered) SETTLE for the sensor's settle_ms (its IIR/FIR filter must
+see the new face before a reading means anything) -> WINDOW: a skin sample every sample_ms,
+up to window_max attempts, kept in time order in a preallocated array -> `decide()` when the
+person leaves or the next person enters (the window is then theirs) -> IDLE.
+
+Decision, in this order:
+- no good sample and at least one sensor failure: VERDICT_REMEASURE_SENSOR;
+- fewer than min_samples good samples (walked too fast for the sensor): VERDICT_REMEASURE_FAST;
+- samples spread (max - min) more than stable_band_cc (moving head, hand, hat): UNSTABLE;
+- median skin reading below plausibility_floor_cc (not a forehead: a sleeve, the far wall,
+  a cold face straight from outside): VERDICT_REMEASURE_LOW;
+- otherwise body_cc = median skin + skin_offset_cc, and VERDICT_FEVER if at least fever_votes
+  samples vote for a fever, else VERDICT_NORMAL.
+
+Votes, with hysteresis (a Schmitt trigger over the samples in time order): a sample whose body
+value (skin + offset) reaches fever_threshold_cc votes and starts a run; while a run lasts, a
+sample in [threshold - hysteresis_cc, threshold) also votes (noise just under the line does
+not vote against a fever once votes have started); a sample below threshold - hysteresis_cc
+ends the run and does not vote. So 3731, 3715 (threshold 3730, hysteresis 20) is two votes,
+3715, 3731 only one.
+
+The median uses an insertion sort of the preallocated window (at most 16 values), in place;
+an even count takes the lower-rounded mean of the two middle values. All integer, no
+allocation after __init__; temperatures are hundredths of a degree C.
+"""
+
+from array import array
+
+from micropython import const
+
+import protocol
+from config import WINDOW_CAPACITY
+from ticks import ticks_add, ticks_diff
+
+ST_IDLE = const(0)
+ST_SETTLE = const(1)
+ST_WINDOW = const(2)
+
+_NORMAL = protocol.VERDICT_NORMAL
+_FEVER = protocol.VERDICT_FEVER
+_LOW = protocol.VERDICT_REMEASURE_LOW
+_UNSTABLE = protocol.VERDICT_REMEASURE_UNSTABLE
+_FAST = protocol.VERDICT_REMEASURE_FAST
+_SENSOR = protocol.VERDICT_REMEASURE_SENSOR
+
+
+class Measurement:
+    def __init__(self, config):
+        self._config = config
+        self._samples = array("i", [0] * WINDOW_CAPACITY)
+        self.state = ST_IDLE
+        self.n = 0  # good samples in the window
+        self.failures = 0
+        self._attempts = 0
+        self._due = 0
+        self._lo = 0
+        self._hi = 0
+        self._votes = 0
+        self._run = False
+        self.verdict = protocol.VERDICT_NO_READING
+        self.skin_cc = 0  # median skin reading of the last decision (0 if no sample)
+        self.body_cc = 0  # skin_cc + skin_offset_cc (0 if no sample)
+
+    def start(self, now, settle_ms):
+        """A person is present: settle, then sample."""
+        self.state = ST_SETTLE
+        self.n = 0
+        self.failures = 0
+        self._attempts = 0
+        self._votes = 0
+        self._run = False
+        self._due = ticks_add(now, settle_ms)
+
+    def abort(self):
+        """The person is gone without a decision (released by a fault)."""
+        self.state = ST_IDLE
+
+    def want(self, now):
+        """True if a sensor reading is due at `now`."""
+        if self.state == ST_IDLE or ticks_diff(now, self._due) < 0:
+            return False
+        self.state = ST_WINDOW
+        return self._attempts < self._config.window_max
+
+    def add(self, now, temp_cc):
+        """A good skin reading (hundredths of a degree C) taken at `now`."""
+        if self.state != ST_WINDOW or self._attempts >= self._config.window_max:
+            return
+        cfg = self._config
+        n = self.n
+        self._samples[n] = temp_cc
+        if n == 0 or temp_cc < self._lo:
+            self._lo = temp_cc
+        if n == 0 or temp_cc > self._hi:
+            self._hi = temp_cc
+        self.n = n + 1
+        body = temp_cc + cfg.skin_offset_cc
+        threshold = cfg.fever_threshold_cc
+        if body >= threshold:
+            self._run = True
+            self._votes += 1
+        elif self._run and body >= threshold - cfg.hysteresis_cc:
+            self._votes += 1
+        else:
+            self._run = False
+        self._attempts += 1
+        self._due = ticks_add(now, cfg.sample_ms)
+
+    def failed(self, now):
+        """The reading due at `now` failed (the sensor said why; the caller counts it)."""
+        if self.state != ST_WINDOW:
+            return
+        self.failures += 1
+        self._attempts += 1
+        self._due = ticks_add(now, self._config.sample_ms)
+
+    def _median(self):
+        s = self._samples
+        n = self.n
+        for i in range(1, n):
+            v = s[i]
+            j = i - 1
+            while j >= 0 and s[j] > v:
+                s[j + 1] = s[j]
+                j -= 1
+            s[j + 1] = v
+        half = n >> 1
+        if n & 1:
+            return s[half]
+        return (s[half - 1] + s[half]) >> 1
+
+    def decide(self):
+        """The verdict for the person measured now; body_cc/skin_cc hold the temperature."""
+        cfg = self._config
+        n = self.n
+        self.state = ST_IDLE
+        if n:
+            self.skin_cc = self._median()
+            self.body_cc = self.skin_cc + cfg.skin_offset_cc
+        else:
+            self.skin_cc = 0
+            self.body_cc = 0
+        if n == 0 and self.failures:
+            verdict = _SENSOR
+        elif n < cfg.min_samples:
+            verdict = _FAST
+        elif self._hi - self._lo > cfg.stable_band_cc:
+            verdict = _UNSTABLE
+        elif self.skin_cc < cfg.plausibility_floor_cc:
+            verdict = _LOW
+        elif self._votes >= cfg.fever_votes:
+            verdict = _FEVER
+        else:
+            verdict = _NORMAL
+        self.verdict = verdict
+        return verdict

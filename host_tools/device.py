@@ -1,0 +1,345 @@
+"""The host side of the service link: command frames out, the matching REPLY back.
+
+`DeviceLink(port_or_serial, pin=None)` opens a port with `serial.serial_for_url` (a device path,
+`loop://`, `socket://host:port`, a simulator pty) or takes an open pyserial-like object (with
+`read(n)`, `write(data)`, and optionally `in_waiting` and `close()`). `request()` sends one
+COMMAND frame with a fresh 16-bit tag, reads the record stream through StreamDecoder and
+returns a `Reply`: the REPLY whose `arg` is the tag, plus every good record that came before
+it (the STATUS, CONFIG or TIME records a command answers with). CALIBRATE is answered with
+REPLY_STARTED first; `request(..., until_final=True)` waits on for the final REPLY.
+
+No answer within `timeout` seconds raises FevergateError with a message that says what was
+sent and what (if anything) came back. The wire format is firmware/protocol.py's COMMAND
+section; docs/PROTOCOL.md ("Commands") is the specification.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+import time
+from binascii import crc_hqx
+from dataclasses import dataclass, field
+
+from cobs import cobs
+
+from host_tools.decoder import Record, Status, StreamDecoder
+from host_tools.wire import protocol
+
+try:
+    from host_tools.errors import FevergateError
+except ImportError:  # host_tools/errors.py (the CLI's) not there yet: the same contract
+
+    class FevergateError(Exception):  # type: ignore[no-redef]
+        def __init__(self, message: str, exit_code: int = 1) -> None:
+            super().__init__(message)
+            self.message = message
+            self.exit_code = exit_code
+
+
+import config as _config  # noqa: E402  (firmware/config.py: the settings table)
+
+__all__ = [
+    "DeviceLink",
+    "Reply",
+    "encode_command",
+    "FevergateError",
+    "COMMAND_NAMES",
+    "STATUS_NAMES",
+    "REASON_NAMES",
+    "KEY_NAMES",
+    "key_id",
+    "EXIT_REFUSED",
+    "EXIT_FAILED",
+    "EXIT_NO_ANSWER",
+    "EXIT_BAD_FRAME",
+    "EXIT_USAGE",
+]
+
+# Exit codes of service commands (docs/CLI.md).
+EXIT_USAGE = 2  # bad arguments, a PIN missing
+EXIT_REFUSED = 3  # the device refused (reason printed)
+EXIT_FAILED = 4  # accepted, but a check or the hardware failed (self-test, sensor, storage)
+EXIT_NO_ANSWER = 5  # no REPLY within the timeout
+EXIT_BAD_FRAME = 6  # the device received a damaged frame twice
+
+
+def _names(prefix: str) -> dict[int, str]:
+    return {
+        value: name[len(prefix) :].lower()
+        for name, value in vars(protocol).items()
+        if name.startswith(prefix) and isinstance(value, int)
+    }
+
+
+COMMAND_NAMES = _names("CMD_")
+STATUS_NAMES = {
+    k: v for k, v in _names("REPLY_").items() if v not in ("no_tag", "size") and k >= 0
+}
+REASON_NAMES = _names("REASON_")
+KEY_NAMES = {row[0]: row[1] for row in _config.SETTINGS}
+KEY_NAMES.update(
+    {
+        protocol.KEY_PIN: "pin",
+        protocol.KEY_CAL_OFFSET: "calibration_offset_cc",
+        protocol.KEY_CAL_REFERENCE: "calibration_reference_cc",
+        protocol.KEY_CAL_DAY: "calibration_day",
+        protocol.KEY_EMISSIVITY: "emissivity",
+        protocol.KEY_BAD_PINS: "bad_pins",
+    }
+)
+_KEY_IDS = {name: key for key, name in KEY_NAMES.items()}
+
+REASON_TEXT = {
+    protocol.REASON_BAD_PIN: "wrong PIN (counted; 5 wrong in a row lock changes for 60 s)",
+    protocol.REASON_RANGE: "value out of range",
+    protocol.REASON_UNKNOWN_KEY: "no such setting",
+    protocol.REASON_UNKNOWN_COMMAND: "the device does not know this command",
+    protocol.REASON_BUSY: "busy (the operation runs already, or someone is in the gate)",
+    protocol.REASON_UNSTABLE: "readings unstable: hold the reference still and retry",
+    protocol.REASON_LOCKED: "locked after too many wrong PINs: wait 60 s",
+    protocol.REASON_CRC: "the device received a damaged frame (CRC)",
+    protocol.REASON_LENGTH: "the device received a damaged frame (length)",
+    protocol.REASON_VERSION: "the device speaks another protocol version",
+    protocol.REASON_TYPE: "the device received a frame that is not a command",
+    protocol.REASON_SENSOR: "the sensor did not answer",
+    protocol.REASON_IDENTITY: "sensor identity blank",
+    protocol.REASON_SENSOR_CONFIG: "sensor config register blank",
+    protocol.REASON_AMBIENT: "sensor ambient reading implausible",
+    protocol.REASON_STORAGE: "the setting could not be saved (change undone)",
+    protocol.REASON_TANK_EMPTY: "the tank is empty",
+    protocol.REASON_RESTING: "the pump is resting after a run",
+    protocol.REASON_WRITE_ONLY: "the PIN is never shown",
+    protocol.REASON_READ_ONLY: "the device sets this value itself",
+}
+
+_PIN_FREE = {protocol.CMD_STATUS, protocol.CMD_GET_CONFIG, protocol.CMD_SELF_TEST}
+_COMMAND = struct.Struct(protocol.COMMAND_FORMAT)
+
+
+def key_id(key: str | int) -> int:
+    """A setting's key id from its name or number; FevergateError if there is no such key."""
+    if isinstance(key, int):
+        return key
+    if key.isdigit():
+        return int(key)
+    try:
+        return _KEY_IDS[key]
+    except KeyError:
+        known = ", ".join(sorted(name for name in _KEY_IDS if name != "pin"))
+        raise FevergateError(f"unknown setting {key!r}; known: {known}", EXIT_USAGE) from None
+
+
+def encode_command(command: int, tag: int, pin: int = 0, key: int = 0, value: int = 0) -> bytes:
+    """The wire bytes of one command: COBS(payload + CRC16 big-endian) and the 0x00."""
+    byte0 = protocol.VERSION << protocol.VERSION_SHIFT | protocol.COMMAND
+    try:
+        payload = _COMMAND.pack(byte0, tag & 0xFFFF, 0, command, pin, key, value)
+    except struct.error as exc:
+        raise FevergateError(f"command arguments out of range: {exc}", EXIT_USAGE) from None
+    return cobs.encode(payload + crc_hqx(payload, 0xFFFF).to_bytes(2, "big")) + b"\x00"
+
+
+@dataclass
+class Reply:
+    command: int
+    status: int
+    reason: int
+    tag: int
+    records: list[Record] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == protocol.REPLY_OK
+
+    @property
+    def status_name(self) -> str:
+        return STATUS_NAMES.get(self.status, f"status {self.status}")
+
+    @property
+    def reason_name(self) -> str:
+        return REASON_NAMES.get(self.reason, f"reason {self.reason}")
+
+    @property
+    def reason_text(self) -> str:
+        return REASON_TEXT.get(self.reason, self.reason_name)
+
+    def configs(self) -> dict[int, int]:
+        """{key: value} of the CONFIG records that came with the reply."""
+        return {r.fields["key"]: r.fields["value"] for r in self.records if r.type == "config"}
+
+    def of_type(self, type_name: str) -> list[Record]:
+        return [r for r in self.records if r.type == type_name]
+
+    def check(self) -> Reply:
+        """Self if OK; otherwise FevergateError with the reason and the exit code for it."""
+        if self.ok:
+            return self
+        name = COMMAND_NAMES.get(self.command, f"command {self.command}")
+        if self.status == protocol.REPLY_REFUSED:
+            code = EXIT_REFUSED
+        elif self.status == protocol.REPLY_BAD_FRAME:
+            code = EXIT_BAD_FRAME
+        else:
+            code = EXIT_FAILED
+        raise FevergateError(
+            f"{name} {self.status_name}: {self.reason_text} ({self.reason_name})", code
+        )
+
+
+class DeviceLink:
+    """One service connection to a gate."""
+
+    def __init__(
+        self,
+        port_or_serial,
+        pin: int | None = None,
+        timeout: float = 2.0,
+        baudrate: int = 115200,
+    ) -> None:
+        if isinstance(port_or_serial, str):
+            import serial
+
+            try:
+                self.serial = serial.serial_for_url(
+                    port_or_serial, baudrate=baudrate, timeout=0.05
+                )
+            except (serial.SerialException, ValueError) as exc:
+                raise FevergateError(f"cannot open {port_or_serial}: {exc}", 1) from None
+            self.port = port_or_serial
+        else:
+            self.serial = port_or_serial
+            self.port = getattr(port_or_serial, "port", None) or repr(port_or_serial)
+        self.pin = pin
+        self.timeout = timeout
+        self.decoder = StreamDecoder()
+        self._tag = random.randrange(0x10000)
+        self.damaged = 0  # damaged frames seen from the device
+
+    def close(self) -> None:
+        close = getattr(self.serial, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> DeviceLink:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _next_tag(self) -> int:
+        self._tag = (self._tag + 1) & 0xFFFF
+        return self._tag
+
+    def _read(self) -> bytes:
+        waiting = getattr(self.serial, "in_waiting", 0) or 1
+        return self.serial.read(waiting)
+
+    def request(
+        self,
+        command: int,
+        key: int = 0,
+        value: int = 0,
+        *,
+        timeout: float | None = None,
+        until_final: bool = False,
+        retries: int = 1,
+    ) -> Reply:
+        """Send one command and return its Reply (not checked: see Reply.check)."""
+        pin = 0
+        if command not in _PIN_FREE:
+            if self.pin is None:
+                raise FevergateError(
+                    f"{COMMAND_NAMES.get(command, command)} needs the PIN: "
+                    "give --pin or set FEVERGATE_PIN",
+                    EXIT_USAGE,
+                )
+            pin = self.pin
+        timeout = self.timeout if timeout is None else timeout
+        for attempt in range(retries + 1):
+            tag = self._next_tag()
+            self.serial.write(encode_command(command, tag, pin, key, value))
+            flush = getattr(self.serial, "flush", None)
+            if flush is not None:
+                flush()
+            reply = self._wait(command, tag, timeout, until_final)
+            damaged = (
+                reply.status == protocol.REPLY_BAD_FRAME and reply.tag == protocol.REPLY_NO_TAG
+            )
+            if not damaged or attempt == retries:
+                return reply
+        return reply  # pragma: no cover  (the loop always returns)
+
+    def _wait(self, command: int, tag: int, timeout: float, until_final: bool) -> Reply:
+        records: list[Record] = []
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while True:
+            data = self._read()
+            seen += len(data)
+            for event in self.decoder.feed(data):
+                if event.status is not Status.OK:
+                    if event.record is None and event.status not in (Status.GAP, Status.NEW_BOOT):
+                        self.damaged += 1
+                    continue
+                record = event.record
+                if record.type != "reply":
+                    records.append(record)
+                    continue
+                f = record.fields
+                untagged = (
+                    f["status"] == protocol.REPLY_BAD_FRAME and f["arg"] == protocol.REPLY_NO_TAG
+                )
+                if f["arg"] != tag and not untagged:
+                    continue  # an answer to an earlier request
+                reply = Reply(f["command"], f["status"], f["reason"], f["arg"], records)
+                if until_final and reply.status == protocol.REPLY_STARTED:
+                    records = []
+                    deadline = time.monotonic() + timeout
+                    continue
+                return reply
+            if time.monotonic() >= deadline:
+                name = COMMAND_NAMES.get(command, f"command {command}")
+                if seen:
+                    detail = f"{seen} bytes came back but no reply with tag {tag}"
+                else:
+                    detail = "nothing came back: is the gate powered and the port right?"
+                raise FevergateError(
+                    f"no answer to {name} from {self.port} within {timeout:.1f} s ({detail})",
+                    EXIT_NO_ANSWER,
+                )
+
+    # -- one method per command (each returns the checked Reply) --
+
+    def status(self) -> Reply:
+        return self.request(protocol.CMD_STATUS).check()
+
+    def get_config(self, key: str | int = protocol.KEY_ALL) -> dict[int, int]:
+        return self.request(protocol.CMD_GET_CONFIG, key_id(key)).check().configs()
+
+    def set_config(self, key: str | int, value: int) -> Reply:
+        return self.request(protocol.CMD_SET_CONFIG, key_id(key), value).check()
+
+    def time_sync(self, unix_s: int | None = None) -> Reply:
+        unix_s = int(time.time()) if unix_s is None else unix_s
+        return self.request(protocol.CMD_TIME_SYNC, 0, unix_s).check()
+
+    def calibrate(self, reference_cc: int, timeout: float = 15.0) -> Reply:
+        return self.request(
+            protocol.CMD_CALIBRATE, 0, reference_cc, timeout=timeout, until_final=True
+        ).check()
+
+    def pump_prime(self, seconds: int) -> Reply:
+        return self.request(protocol.CMD_PUMP_PRIME, 0, seconds).check()
+
+    def buzzer_test(self) -> Reply:
+        return self.request(protocol.CMD_BUZZER_TEST).check()
+
+    def self_test(self) -> Reply:
+        return self.request(protocol.CMD_SELF_TEST).check()
+
+    def reset_counters(self) -> Reply:
+        return self.request(protocol.CMD_RESET_COUNTERS).check()
+
+    def set_emissivity(self, word: int) -> Reply:
+        return self.request(protocol.CMD_SET_EMISSIVITY, 0, word).check()

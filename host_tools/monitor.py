@@ -1,0 +1,439 @@
+"""`fevergate monitor` and `fevergate log`: read a gate's record stream live and show or store it.
+
+`monitor(port, ...)` opens the port (host_tools/serialport.py) or takes an open pyserial-like
+object, feeds the bytes to StreamDecoder and hands every event to one view:
+
+- "rich": a scrolling log of passages (time, temperature, verdict), fever alarms in red and
+  faults in yellow; on a terminal a live header of running totals stays below the log, else
+  (a pipe, a file, the simulator's demo) a totals line is printed now and then and at the end;
+- "raw": every frame in hex, damaged ones marked with their status;
+- "jsonl": one JSON object per event: record_to_dict plus "status" and "wall_time";
+- "quiet": nothing (`fevergate log`).
+
+With `db` every good record also goes to the SQLite store (host_tools/store.py). The wall time
+of a record is the boot's TIME record if the device sent one, else the laptop clock at
+reception. If GARBAGE_BYTES arrive without a single good frame the stream is not ours (wrong
+baud rate, another device): FevergateError EXIT_GARBAGE. Returns the totals as a dict.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+import threading
+import time
+
+from host_tools.decoder import (
+    DIRECTION_NAMES,
+    FAULT_NAMES,
+    RESET_NAMES,
+    VERDICT_NAMES,
+    Event,
+    Record,
+    Status,
+    StreamDecoder,
+    record_to_dict,
+)
+from host_tools.errors import EXIT_GARBAGE, EXIT_NO_PORT, FevergateError
+from host_tools.store import BAD_STATUSES, IngestResult, Store, Tracker
+from host_tools.wire import protocol
+
+__all__ = ["monitor", "Totals", "describe", "event_to_dict", "GARBAGE_BYTES", "MODES"]
+
+GARBAGE_BYTES = 512
+MODES = ("rich", "raw", "jsonl", "quiet")
+_READ_TIMEOUT_S = 0.1
+_TOTALS_EVERY_S = 30.0  # how often the plain (non-terminal) log prints the totals line
+_REMEASURES = frozenset(v for v, name in VERDICT_NAMES.items() if name.startswith("remeasure"))
+
+
+# -- one line per event --
+
+
+def _clock(wall: float | None, record: Record | None) -> str:
+    if wall is not None:
+        return datetime.datetime.fromtimestamp(wall).strftime("%Y-%m-%d %H:%M:%S")
+    if record is not None:
+        return f"up {record.t_cs / 100:>14.2f} s"
+    return " " * 19
+
+
+def _temp(temp_cc: int) -> str:
+    return f"{temp_cc / 100:5.2f} C"
+
+
+def describe(record: Record, wall: float | None = None) -> tuple[str, str]:
+    """A record as one line of text, and the rich style it is shown in."""
+    f = record.fields
+    t = record.type
+    style = ""
+    if t == "passage":
+        verdict = VERDICT_NAMES.get(f["verdict"], f"verdict {f['verdict']}")
+        direction = DIRECTION_NAMES.get(f["direction"], f"dir {f['direction']}")
+        temp = _temp(f["temp_cc"]) if f["temp_cc"] else "   -- C"
+        text = f"passage {direction:<7} {temp}  {verdict.upper()}"
+        text += f"  (transit {f['transit_cs'] / 100:.2f} s)"
+        if f["verdict"] == protocol.VERDICT_FEVER:
+            style = "bold red"
+        elif f["verdict"] in _REMEASURES:
+            style = "magenta"
+    elif t == "alarm":
+        kind = "FEVER" if f["kind"] == protocol.ALARM_FEVER else f"kind {f['kind']}"
+        text = f"ALARM   {kind} {_temp(f['temp_cc'])}"
+        style = "bold white on red"
+    elif t == "fault":
+        name = FAULT_NAMES.get(f["code"], f"code {f['code']}")
+        state = "raised" if f["active"] else "cleared"
+        text = f"FAULT   {name} {state} (detail {f['detail']})"
+        style = "bold yellow" if f["active"] else "yellow"
+    elif t == "boot":
+        d = record_to_dict(record)
+        reset = RESET_NAMES.get(f["reset_cause"], f"cause {f['reset_cause']}")
+        text = (
+            f"BOOT    device {f['device_id']:#010x} boot {f['boot_count']} "
+            f"firmware {d['fw_version_str']} reset {reset}"
+        )
+        style = "bold cyan"
+    elif t == "status":
+        text = (
+            f"status  in {f['people_in']} out {f['people_out']} fevers {f['fevers']} "
+            f"remeasures {f['remeasures']} uptime {f['uptime_s']} s mem {f['mem_free']} "
+            f"sensor errors {f['sensor_errors']} dropped {f['tx_dropped']}"
+        )
+        style = "dim"
+    elif t == "time":
+        utc = datetime.datetime.fromtimestamp(f["unix_s"], datetime.timezone.utc)
+        text = f"time    set to {utc:%Y-%m-%d %H:%M:%S} UTC"
+        style = "cyan"
+    else:
+        text = f"{t:<7} " + " ".join(f"{k} {v}" for k, v in f.items())
+        style = "dim"
+    return f"{_clock(wall, record)}  #{record.seq:<5} {text}", style
+
+
+def describe_event(event: Event, wall: float | None = None) -> tuple[str, str]:
+    """Any event (good record, damaged frame, gap, new boot) as a line and a style."""
+    if event.status is Status.OK:
+        return describe(event.record, wall)
+    pad = " " * 19
+    if event.status is Status.GAP:
+        return f"{pad}  ! {event.lost} record(s) lost ({event.detail})", "yellow"
+    if event.status is Status.NEW_BOOT:
+        return f"{pad}  --- new boot ({event.detail})", "cyan"
+    return (
+        f"{pad}  ! bad frame {event.status.value}: {event.detail} ({len(event.raw)} bytes)",
+        "yellow",
+    )
+
+
+def event_to_dict(event: Event, wall: float | None = None) -> dict:
+    """The JSON form of an event: record_to_dict plus status (and wall_time), or the error."""
+    if event.status is Status.OK:
+        out = record_to_dict(event.record)
+        out["status"] = "OK"
+        out["wall_time"] = wall
+        return out
+    out = {"status": event.status.value}
+    if event.status is Status.GAP:
+        out["lost"] = event.lost
+    if event.raw:
+        out["raw"] = event.raw.hex()
+    if event.detail:
+        out["detail"] = event.detail
+    return out
+
+
+def raw_line(event: Event) -> str:
+    """A frame in hex (with its 00 delimiter); damaged frames carry their status."""
+    if event.status is Status.OK:
+        return event.raw.hex(" ") + " 00"
+    if event.status in BAD_STATUSES:
+        return f"{event.raw.hex(' ')} 00  ! {event.status.value}: {event.detail}"
+    if event.status is Status.GAP:
+        return f"# {event.lost} record(s) lost ({event.detail})"
+    return f"# new boot ({event.detail})"
+
+
+# -- running totals --
+
+
+class Totals:
+    """Counters over a stream. people_in, fevers and remeasures count today's passages (local
+    date of their wall time; a record without a wall time counts for today)."""
+
+    def __init__(self, now=time.time) -> None:
+        self._now = now
+        self.started = now()
+        self.day = datetime.date.fromtimestamp(self.started)
+        self.people_in = self.people_out = self.fevers = self.remeasures = 0
+        self.alarms = self.faults = self.boots = 0
+        self.good = self.bad = self.lost = self.bytes = 0
+        self.last_good: float | None = None
+        self.stored = 0
+
+    def add(self, event: Event, wall: float | None) -> None:
+        status = event.status
+        if status in BAD_STATUSES:
+            self.bad += 1
+            return
+        if status is Status.GAP:
+            self.lost += event.lost
+            return
+        if status is not Status.OK:
+            return
+        self.good += 1
+        self.last_good = self._now()
+        record = event.record
+        t = record.type
+        if t == "passage":
+            day = datetime.date.fromtimestamp(wall) if wall is not None else self.day
+            if day > self.day:
+                self.day = day
+                self.people_in = self.people_out = self.fevers = self.remeasures = 0
+            elif day < self.day:
+                return  # an old record (journal backlog): not today's
+            f = record.fields
+            if f["direction"] == protocol.DIR_IN:
+                self.people_in += 1
+            elif f["direction"] == protocol.DIR_OUT:
+                self.people_out += 1
+            if f["verdict"] == protocol.VERDICT_FEVER:
+                self.fevers += 1
+            elif f["verdict"] in _REMEASURES:
+                self.remeasures += 1
+        elif t == "alarm":
+            self.alarms += 1
+        elif t == "fault" and record.fields["active"]:
+            self.faults += 1
+        elif t == "boot":
+            self.boots += 1
+
+    def since_good(self) -> float | None:
+        return None if self.last_good is None else self._now() - self.last_good
+
+    def bad_rate(self) -> float:
+        frames = self.good + self.bad
+        return self.bad / frames if frames else 0.0
+
+    def as_dict(self) -> dict:
+        return {
+            "people_in_today": self.people_in,
+            "people_out_today": self.people_out,
+            "fevers_today": self.fevers,
+            "remeasures_today": self.remeasures,
+            "alarms": self.alarms,
+            "faults": self.faults,
+            "boots": self.boots,
+            "good_frames": self.good,
+            "bad_frames": self.bad,
+            "records_lost": self.lost,
+            "bytes": self.bytes,
+            "bad_frame_rate": round(self.bad_rate(), 4),
+            "seconds_since_good": self.since_good(),
+            "stored": self.stored,
+        }
+
+    def line(self) -> str:
+        since = self.since_good()
+        link = "no good frame yet" if since is None else f"last good frame {since:.0f} s ago"
+        return (
+            f"today: {self.people_in} in, {self.fevers} fevers, {self.remeasures} re-measures"
+            f" | {self.lost} lost, {self.bad} bad frames ({self.bad_rate():.1%})"
+            f" | link: {link}"
+        )
+
+
+# -- views --
+
+
+class _View:
+    def start(self, name: str) -> None: ...
+    def event(self, event: Event, wall: float | None) -> None: ...
+    def tick(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+class _QuietView(_View):
+    pass
+
+
+class _JsonlView(_View):
+    def __init__(self, out) -> None:
+        self.out = out
+
+    def event(self, event, wall) -> None:
+        self.out.write(json.dumps(event_to_dict(event, wall)) + "\n")
+
+    def tick(self) -> None:
+        self.out.flush()
+
+
+class _RawView(_JsonlView):
+    def event(self, event, wall) -> None:
+        self.out.write(raw_line(event) + "\n")
+
+
+class _RichView(_View):
+    """A scrolling log; on a terminal a live totals panel stays at the bottom."""
+
+    def __init__(self, out, totals: Totals) -> None:
+        from rich.console import Console
+
+        self.totals = totals
+        self.console = Console(file=out, highlight=False, soft_wrap=True)
+        self.live = None  # a rich.live.Live while the panel is shown
+        self._next_line = 0.0
+
+    def _panel(self):
+        from rich.panel import Panel
+        from rich.text import Text
+
+        lines = "\n".join(self.totals.line().split(" | "))
+        return Panel(Text(lines), title="fevergate monitor", expand=False)
+
+    def start(self, name: str) -> None:
+        from rich.live import Live
+
+        if self.console.is_terminal:
+            self.live = Live(
+                self._panel(), console=self.console, refresh_per_second=4, transient=False
+            )
+            self.live.start()
+        else:
+            self.console.print(f"fevergate monitor on {name}")
+            self._next_line = time.monotonic() + _TOTALS_EVERY_S
+
+    def event(self, event, wall) -> None:
+        from rich.text import Text
+
+        text, style = describe_event(event, wall)
+        self.console.print(Text(text, style=style))
+
+    def tick(self) -> None:
+        if self.live is not None:
+            self.live.update(self._panel())
+        elif time.monotonic() >= self._next_line:
+            self._next_line = time.monotonic() + _TOTALS_EVERY_S
+            self.console.print("== " + self.totals.line())
+        self.console.file.flush()
+
+    def stop(self) -> None:
+        if self.live is not None:
+            self.live.update(self._panel())
+            self.live.stop()
+        else:
+            self.console.print("== " + self.totals.line())
+        self.console.file.flush()
+
+
+def _view(mode: str, out, totals: Totals) -> _View:
+    if mode == "rich":
+        return _RichView(out, totals)
+    if mode == "raw":
+        return _RawView(out)
+    if mode == "jsonl":
+        return _JsonlView(out)
+    if mode == "quiet":
+        return _QuietView()
+    raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+
+
+# -- the loop --
+
+
+def monitor(
+    port,
+    *,
+    baud: int = 115200,
+    mode: str = "rich",
+    out=None,
+    stop: threading.Event | None = None,
+    duration_s: float | None = None,
+    db=None,
+    garbage_bytes: int = GARBAGE_BYTES,
+) -> dict:
+    """Read `port` (a path or URL, or an open pyserial-like object) until `stop` is set,
+    `duration_s` has passed, or Ctrl-C (then the totals say "interrupted": True).
+
+    `db` is a path or a Store; good records are stored as they arrive. Raises FevergateError
+    for a port that cannot be opened or goes away, and for a garbage stream. Returns the totals
+    (Totals.as_dict, plus "interrupted" and, with a db, "stored" rows).
+    """
+    if out is None:
+        out = sys.stdout
+    totals = Totals()
+    view = _view(mode, out, totals)
+    own_port = isinstance(port, str)
+    if own_port:
+        from host_tools.serialport import open_port
+
+        name = port
+        serial_port = open_port(port, baud, timeout=_READ_TIMEOUT_S)
+    else:
+        name = getattr(port, "port", None) or getattr(port, "name", None) or repr(port)
+        serial_port = port
+    store = None
+    own_store = False
+    try:
+        if db is not None:
+            own_store = not isinstance(db, Store)
+            store = Store(db) if own_store else db
+            store.new_stream()
+        result = _loop(serial_port, name, view, totals, store, stop, duration_s, garbage_bytes)
+    finally:
+        if store is not None and own_store:
+            store.close()
+        if own_port:
+            serial_port.close()
+    return result
+
+
+def _loop(port, name, view, totals, store, stop, duration_s, garbage_bytes) -> dict:
+    decoder = StreamDecoder()
+    tracker = Tracker()
+    stored = IngestResult()
+    deadline = None if duration_s is None else time.monotonic() + duration_s
+    interrupted = False
+    view.start(name)
+    try:
+        while True:
+            if stop is not None and stop.is_set():
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            try:
+                waiting = getattr(port, "in_waiting", 0)
+                data = port.read(max(1, waiting))
+            except Exception as exc:  # noqa: BLE001  (pyserial raises SerialException, OSError)
+                raise FevergateError(f"{name}: the port went away ({exc})", EXIT_NO_PORT) from None
+            if data:
+                totals.bytes += len(data)
+                received = time.time()
+                events = decoder.feed(data)
+                _handle(events, tracker, totals, view, received)
+                if store is not None and events:
+                    stored.add(store.ingest(events, received))
+                    totals.stored = stored.inserted
+                if totals.good == 0 and totals.bytes >= garbage_bytes:
+                    raise FevergateError(
+                        f"{name}: no valid frames: wrong baud rate or not a fevergate port? "
+                        f"({totals.bytes} bytes, {totals.bad} bad frames)",
+                        EXIT_GARBAGE,
+                    )
+            view.tick()
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        view.stop()
+    result = totals.as_dict()
+    result["interrupted"] = interrupted
+    return result
+
+
+def _handle(events, tracker, totals, view, received) -> None:
+    for event in events:
+        tracker.update(event)
+        wall = tracker.wall_time(event.record, received) if event.record is not None else None
+        totals.add(event, wall)
+        view.event(event, wall)

@@ -1,0 +1,67 @@
+"""Open a serial port for the host tools, with one clear FevergateError per way it can fail.
+
+`open_port(url_or_path, baud, timeout)` goes through `serial.serial_for_url`, so a device path
+(/dev/ttyUSB0, COM3), a pseudo-terminal path (the simulator's), `loop://` and `socket://host:port`
+all work. A local port is opened with an exclusive lock (pyserial's `exclusive=True`: flock on
+POSIX) so two programs never read the same gate and each get half of the bytes.
+
+Failures: missing port or permission denied -> EXIT_NO_PORT (3); port in use (EBUSY or another
+program holds the lock) -> EXIT_PORT_BUSY (4); a malformed URL -> EXIT_USAGE (2).
+"""
+
+from __future__ import annotations
+
+import errno
+import sys
+
+import serial
+
+from host_tools.errors import EXIT_NO_PORT, EXIT_PORT_BUSY, EXIT_USAGE, FevergateError
+
+__all__ = ["open_port"]
+
+_MISSING = {errno.ENOENT, errno.ENODEV, errno.ENXIO, errno.ENOTDIR}
+_DENIED = {errno.EACCES, errno.EPERM}
+_BUSY = {errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK}
+_REFUSED = {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ETIMEDOUT}
+
+
+def open_port(url_or_path: str, baud: int = 115200, timeout: float | None = 0.1, exclusive=True):
+    """An open pyserial port (8N1 at `baud`, `timeout` seconds per read); FevergateError if not."""
+    try:
+        port = serial.serial_for_url(url_or_path, baudrate=baud, timeout=timeout, do_not_open=True)
+    except (ValueError, serial.SerialException) as exc:
+        raise FevergateError(
+            f"{url_or_path}: not a port or pyserial URL ({exc})", EXIT_USAGE
+        ) from None
+    if exclusive and isinstance(port, serial.Serial) and sys.platform != "win32":
+        port.exclusive = True  # Windows ports are exclusive already
+    try:
+        port.open()
+    except (serial.SerialException, OSError, ValueError) as exc:
+        raise _open_error(url_or_path, exc) from None
+    return port
+
+
+def _open_error(name: str, exc: Exception) -> FevergateError:
+    code = getattr(exc, "errno", None)
+    text = str(exc)
+    if code in _BUSY or "exclusively lock" in text or "Access is denied" in text:
+        return FevergateError(
+            f"{name} is in use by another program (close the other monitor or terminal)",
+            EXIT_PORT_BUSY,
+        )
+    if code in _MISSING:
+        return FevergateError(
+            f"{name}: no such port (is the gate plugged in? list ports with "
+            "`python -m serial.tools.list_ports`)",
+            EXIT_NO_PORT,
+        )
+    if code in _DENIED:
+        return FevergateError(
+            f"{name}: permission denied (on Linux, add yourself to the dialout group)",
+            EXIT_NO_PORT,
+        )
+    if code in _REFUSED:
+        return FevergateError(f"{name}: connection failed ({text})", EXIT_NO_PORT)
+    return FevergateError(f"cannot open {name}: {text}", EXIT_NO_PORT)

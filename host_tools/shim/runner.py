@@ -1,0 +1,140 @@
+"""Runs the firmware against a simulated gate, in either runtime, and returns what happened.
+
+`run_simulation(scenario, runtime="micropython" | "cpython", ...)` builds the World, wires the
+UART to its sinks (a capture, the pty), paces virtual time against the wall clock when asked
+(`realtime_factor` > 0: that many simulated seconds per wall second; 0: as fast as possible),
+feeds bytes the host wrote to the pty into the firmware's UART rx, and runs the firmware until
+the scenario ends. The result holds the World (parts, logs, ground truth) and the timings.
+"""
+
+import sys
+import time
+
+from host_tools.shim.board import SimBoard
+from host_tools.shim.bridge import MicroPythonRuntime
+from host_tools.shim.world import SimulationOver, World
+
+RUNTIMES = ("micropython", "cpython")
+FAST_SLICE_MS = 1000
+WATCH_SLICE_MS = 100
+
+
+class Pacer:
+    """Keeps virtual time at most `factor` times faster than the wall clock and moves host
+    bytes from the pty to the firmware's UART rx; called as virtual time advances."""
+
+    def __init__(self, world, factor=0.0, pty=None, every_ms=50):
+        self.world = world
+        self.factor = factor
+        self.pty = pty
+        self.every_ms = every_ms
+        self._next_ms = 0
+        self._wall0 = time.perf_counter()
+
+    def at(self, elapsed_ms):
+        if elapsed_ms < self._next_ms:
+            return
+        self._next_ms = elapsed_ms + self.every_ms
+        if self.pty is not None:
+            data = self.pty.read_available()
+            if data:
+                self.world.uart.inject_rx(data)
+        if self.factor > 0:
+            due = self._wall0 + elapsed_ms / 1000.0 / self.factor
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+
+    def hook(self, world):
+        self.at(world.clock.elapsed)
+
+
+class SimulationResult:
+    def __init__(self, runtime, world, wall_s, interpreter, gate=None, bridge=None):
+        self.runtime = runtime
+        self.world = world
+        self.scenario = world.scenario
+        self.wall_s = wall_s
+        self.interpreter = interpreter
+        self.gate = gate  # the Gate object (cpython runtime only)
+        self.bridge = bridge  # the MicroPythonRuntime (micropython runtime only)
+
+    @property
+    def simulated_s(self):
+        return self.world.clock.elapsed / 1000.0
+
+    @property
+    def uart_bytes(self):
+        """The UART stream as a receiver sees it (after wire faults)."""
+        return bytes(self.world.uart.wire)
+
+    @property
+    def watchdog_longest_gap_ms(self):
+        if self.bridge is not None:
+            return self.bridge.watchdog_longest_gap_ms
+        return max((w.longest_gap_ms for w in self._board.watchdogs), default=0)
+
+
+def run_simulation(
+    scenario,
+    *,
+    runtime="micropython",
+    seed=0,
+    faults=None,
+    start_ticks=0,
+    realtime_factor=0.0,
+    sinks=(),
+    pty=None,
+    sensor=None,
+    slice_ms=None,
+    config=None,
+    micropython_path=None,
+):
+    if runtime not in RUNTIMES:
+        raise ValueError("runtime must be one of {}".format(", ".join(RUNTIMES)))
+    world = World(scenario, faults, seed=seed, start_ticks=start_ticks, sensor=sensor)
+    for sink in sinks:
+        world.uart.sinks.append(sink)
+    if pty is not None:
+        world.uart.sinks.append(pty.write)
+    pacer = Pacer(world, realtime_factor, pty)
+    wall0 = time.perf_counter()
+    if runtime == "cpython":
+        board = SimBoard(world)
+        world.hooks.append(pacer.hook)
+        gate = _run_cpython(board, config)
+        result = SimulationResult(
+            runtime,
+            world,
+            time.perf_counter() - wall0,
+            "cpython {}.{}.{}".format(*sys.version_info[:3]),
+            gate=gate,
+        )
+        result._board = board
+        return result
+    if slice_ms is None:
+        # Slices never change what the firmware sees (edges fire at their own instants, I2C is
+        # synchronous): long slices when racing, short ones when a human watches or types.
+        slice_ms = FAST_SLICE_MS if realtime_factor == 0 and pty is None else WATCH_SLICE_MS
+    bridge = MicroPythonRuntime(world, slice_ms=slice_ms, pacer=pacer.at, path=micropython_path)
+    bridge.run()
+    return SimulationResult(
+        runtime, world, time.perf_counter() - wall0, bridge.hello, bridge=bridge
+    )
+
+
+def _run_cpython(board, config):
+    """What firmware/main.py's run(board) does, keeping the Gate for the caller."""
+    from host_tools import compat
+
+    compat.install()
+    from gate import Gate
+
+    board.pump.off()
+    gate = None
+    try:
+        gate = Gate(board, config)
+        gate.run()
+    except SimulationOver:
+        pass
+    return gate

@@ -1,0 +1,195 @@
+"""Who walks through the gate and when: people with ground truth, and the sensor's view.
+
+A person's torso (0.28 m deep) breaks the first beam when they arrive, the second beam 1.0 m
+further on; at about 1.4 m/s (0.9 .. 1.8 m/s) one beam is blocked about 0.2 s and the channel
+takes about 0.9 s. Arrivals are Poisson at `rate` people per minute (or scripted); people keep
+a body's length apart, never overtake, sometimes walk close together, rarely two abreast (one
+shadow on the beams), and a few walk out (B -> A) once the channel is clear. Body temperature is
+normal 36.6 +- 0.3 C, with a few percent fevers of 37.6 .. 39.5 C; the forehead the sensor sees
+is body minus a skin offset of 0.5 +- 0.2 C. The sensor sees the forehead of the most recent
+person inside the channel (from their first beam break until they clear the second beam) and the
+background (ambient) otherwise. Ambient drifts slowly.
+"""
+
+import math
+import random
+from dataclasses import dataclass
+
+BEAM_GAP_M = 1.0
+TORSO_M = 0.28
+SPACING_M = 0.35  # the least room people keep in front of them in a queue
+IN = 1
+OUT = -1
+
+
+@dataclass
+class Person:
+    """Ground truth for one walker; times are simulated ms from the start."""
+
+    id: int
+    arrival_ms: int  # the torso's front reaches the first beam (A walking in, B walking out)
+    speed_mps: float
+    direction: int  # IN (A -> B) or OUT (B -> A)
+    body_c: float
+    skin_offset_c: float
+    fever: bool
+    abreast: bool = False  # beside the previous person: the beams see one shadow
+
+    def _ms(self, metres):
+        return self.arrival_ms + int(round(metres / self.speed_mps * 1000))
+
+    @property
+    def first_clear_ms(self):
+        return self._ms(TORSO_M)
+
+    @property
+    def second_block_ms(self):
+        return self._ms(BEAM_GAP_M)
+
+    @property
+    def exit_ms(self):
+        """The second beam clears: the person has left the channel."""
+        return self._ms(BEAM_GAP_M + TORSO_M)
+
+    @property
+    def forehead_c(self):
+        return self.body_c - self.skin_offset_c
+
+    def blocked(self):
+        """[(beam, start_ms, end_ms)] with beam 'A' or 'B'."""
+        first, second = ("A", "B") if self.direction == IN else ("B", "A")
+        return [
+            (first, self.arrival_ms, self.first_clear_ms),
+            (second, self.second_block_ms, self.exit_ms),
+        ]
+
+
+class Scenario:
+    """People (ground truth) over `duration_ms`, plus the ambient temperature over time."""
+
+    def __init__(self, people, duration_ms, ambient_c=22.0, ambient_swing_c=0.8, seed=0):
+        self.people = sorted(people, key=lambda p: (p.arrival_ms, p.id))
+        self.duration_ms = int(duration_ms)
+        self.ambient_base_c = ambient_c
+        self.ambient_swing_c = ambient_swing_c
+        self._phase = random.Random(f"fevergate/{seed}/ambient").uniform(0, 2 * math.pi)
+
+    def ambient_at(self, t_ms):
+        """Slow drift: a 2-hour swing of +-ambient_swing_c around the base."""
+        angle = self._phase + 2 * math.pi * t_ms / 7_200_000
+        return self.ambient_base_c + self.ambient_swing_c * math.sin(angle)
+
+    def beam_intervals(self, beam):
+        return sorted((s, e) for p in self.people for b, s, e in p.blocked() if b == beam)
+
+    def target_changes(self):
+        """[(t_ms, forehead_c or None)]: what the sensor sees, at every change."""
+        inside = [(p.arrival_ms, p.exit_ms, p) for p in self.people]
+        points = sorted({t for s, e, _ in inside for t in (s, e)})
+        changes = []
+        current = None
+        active = []
+        start = 0
+        for t in points:
+            while start < len(inside) and inside[start][0] <= t:
+                active.append(inside[start])
+                start += 1
+            active = [item for item in active if item[1] > t]
+            seen = max(active, key=lambda item: (item[0], item[2].id))[2] if active else None
+            value = None if seen is None else round(seen.forehead_c, 3)
+            if value != current or not changes:
+                changes.append((t, value))
+                current = value
+        return changes
+
+    # ground truth summaries
+    def people_in(self):
+        return [p for p in self.people if p.direction == IN]
+
+    def fevers(self):
+        return [p for p in self.people if p.direction == IN and p.fever]
+
+    @classmethod
+    def poisson(
+        cls,
+        seed,
+        minutes,
+        rate,
+        out_fraction=0.08,
+        abreast_fraction=0.02,
+        fever_fraction=0.04,
+        min_gap_s=0.0,
+        tail_s=5.0,
+        ambient_c=None,
+    ):
+        """Poisson arrivals at `rate` people a minute for `minutes`, everyone out before the end.
+
+        `min_gap_s` > 0 separates walkers: each arrives at least that long after the previous
+        one left the channel (nobody abreast then)."""
+        rng = random.Random(f"fevergate/{seed}/people")
+        duration_ms = int(minutes * 60_000)
+        people = []
+        if rate > 0:
+            t = 0.0
+            channel_clear = 0
+            while True:
+                t += rng.expovariate(rate / 60_000.0)
+                person = _draw_person(rng, len(people), fever_fraction)
+                if rng.random() < out_fraction:
+                    person.direction = OUT
+                last = people[-1] if people else None
+                arrival = int(t)
+                if (
+                    last is not None
+                    and min_gap_s <= 0
+                    and person.direction == last.direction
+                    and not last.abreast
+                    and rng.random() < abreast_fraction
+                ):
+                    person.abreast = True
+                    person.speed_mps = last.speed_mps
+                    arrival = last.arrival_ms + rng.randint(0, 40)
+                elif last is not None:
+                    if min_gap_s > 0 or person.direction != last.direction:
+                        gap_ms = int(min_gap_s * 1000) if min_gap_s > 0 else 800
+                        arrival = max(arrival, channel_clear + gap_ms)
+                    else:
+                        arrival = max(arrival, _follow_ms(last, person))
+                person.arrival_ms = arrival
+                if person.exit_ms + tail_s * 1000 > duration_ms:
+                    break
+                people.append(person)
+                channel_clear = max(channel_clear, person.exit_ms)
+                t = max(t, float(arrival))
+        base = ambient_c if ambient_c is not None else rng.uniform(20.0, 25.0)
+        return cls(people, duration_ms, ambient_c=base, seed=seed)
+
+    @classmethod
+    def scripted(cls, walkers, duration_ms, ambient_c=22.0, seed=0):
+        """walkers: [(arrival_ms, body_c)] or [(arrival_ms, body_c, direction, speed_mps,
+        skin_offset_c)]; fever means body_c >= 37.5."""
+        people = []
+        for i, w in enumerate(walkers):
+            arrival, body = w[0], w[1]
+            direction = w[2] if len(w) > 2 else IN
+            speed = w[3] if len(w) > 3 else 1.4
+            offset = w[4] if len(w) > 4 else 0.5
+            people.append(Person(i, int(arrival), speed, direction, body, offset, body >= 37.5))
+        return cls(people, duration_ms, ambient_c=ambient_c, ambient_swing_c=0.0, seed=seed)
+
+
+def _draw_person(rng, index, fever_fraction):
+    fever = rng.random() < fever_fraction
+    body = rng.uniform(37.6, 39.5) if fever else rng.gauss(36.6, 0.3)
+    speed = min(1.8, max(0.9, rng.gauss(1.4, 0.2)))
+    offset = min(1.1, max(0.0, rng.gauss(0.5, 0.2)))
+    return Person(index, 0, round(speed, 3), IN, round(body, 2), round(offset, 2), fever)
+
+
+def _follow_ms(last, person):
+    """Earliest arrival for `person` behind `last` (same way): keep SPACING_M, never overtake."""
+    room_ms = int(SPACING_M / person.speed_mps * 1000)
+    behind = last.first_clear_ms + room_ms
+    channel_ms = int(round((BEAM_GAP_M + TORSO_M) / person.speed_mps * 1000))
+    no_overtake = last.exit_ms + room_ms - channel_ms
+    return max(behind, no_overtake)

@@ -1,0 +1,285 @@
+"""Everything a gate sends, kept in SQLite: one row per good record, never stored twice.
+
+Table `records` (schema in docs/CLI.md), one row per record, unique on
+(device_id, boot, seq, t_cs). device_id and boot (the BOOT record's boot_count) are learned
+from the stream; before any BOOT record is seen they are DEVICE_UNKNOWN (0) and BOOT_UNKNOWN
+(-1), and after a new boot revealed without its BOOT record (t_cs went back) the boot is -1
+again. t_cs joins the key because seq wraps at 65536 within a long boot; a record's seq and
+t_cs never change, so reading the same stream again stores nothing new (INSERT OR IGNORE).
+
+wall_time (Unix seconds) comes from the boot's TIME record if one arrived before the record,
+else from the laptop's clock at reception when the caller passes `received_at`, else NULL
+(a capture file read later has no reception time).
+
+APIs for other tools: `Store(path).ingest(events, received_at=None)`, `ingest_bytes(db, data)`,
+and `Tracker`, which follows device, boot and time anchor through a stream of events.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from host_tools.decoder import Event, Record, Status, StreamDecoder, record_to_dict
+from host_tools.errors import EXIT_FILE, FevergateError
+from host_tools.wire import protocol
+
+__all__ = [
+    "Store",
+    "Tracker",
+    "IngestResult",
+    "ingest_bytes",
+    "SCHEMA",
+    "DEVICE_UNKNOWN",
+    "BOOT_UNKNOWN",
+    "BAD_STATUSES",
+]
+
+DEVICE_UNKNOWN = 0
+BOOT_UNKNOWN = -1
+BAD_STATUSES = frozenset(
+    {
+        Status.CRC_MISMATCH,
+        Status.FRAMING_ERROR,
+        Status.UNKNOWN_TYPE,
+        Status.UNSUPPORTED_VERSION,
+    }
+)
+_WRAP = protocol.T_CS_WRAP
+_HALF = protocol.T_CS_WRAP // 2
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    device_id INTEGER NOT NULL,          -- BOOT device_id; 0 before any BOOT was seen
+    boot      INTEGER NOT NULL,          -- BOOT boot_count; -1 when unknown
+    seq       INTEGER NOT NULL,          -- u16 sequence number
+    t_cs      INTEGER NOT NULL,          -- device uptime, centiseconds
+    type      TEXT    NOT NULL,          -- boot, passage, alarm, fault, status, time, ...
+    wall_time REAL,                      -- Unix seconds; NULL when unknown
+    fields    TEXT    NOT NULL,          -- JSON: record_to_dict minus type, seq, t_cs
+    UNIQUE (device_id, boot, seq, t_cs)
+);
+CREATE INDEX IF NOT EXISTS records_by_time ON records (wall_time);
+CREATE INDEX IF NOT EXISTS records_by_type ON records (type, wall_time);
+"""
+
+_INSERT = (
+    "INSERT OR IGNORE INTO records (device_id, boot, seq, t_cs, type, wall_time, fields) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+class Tracker:
+    """Follows a stream's device, boot and TIME anchor: feed it every event in order."""
+
+    def __init__(self) -> None:
+        self.device_id = DEVICE_UNKNOWN
+        self.boot = BOOT_UNKNOWN
+        self._anchor: tuple[int, int] | None = None  # (unix_s, t_cs) of the boot's TIME
+
+    def update(self, event: Event) -> None:
+        if event.status is Status.NEW_BOOT:
+            self.boot = BOOT_UNKNOWN
+            self._anchor = None
+        elif event.status is Status.OK:
+            record = event.record
+            if record.type == "boot":
+                self.device_id = record.fields["device_id"]
+                self.boot = record.fields["boot_count"]
+            elif record.type == "time":
+                self._anchor = (record.fields["unix_s"], record.t_cs)
+
+    @property
+    def has_time(self) -> bool:
+        return self._anchor is not None
+
+    def wall_time(self, record: Record, received_at: float | None = None) -> float | None:
+        """Unix seconds of `record`: from the TIME anchor if any, else `received_at`."""
+        if self._anchor is None:
+            return received_at
+        unix_s, t0 = self._anchor
+        diff = (record.t_cs - t0) % _WRAP
+        if diff >= _HALF:
+            diff -= _WRAP
+        return unix_s + diff / 100
+
+
+@dataclass
+class IngestResult:
+    inserted: int = 0  # new rows
+    duplicates: int = 0  # good records already stored
+    good: int = 0
+    bad: int = 0  # damaged frames (not stored)
+    lost: int = 0  # records missing from the stream (sequence gaps)
+
+    def add(self, other: IngestResult) -> None:
+        for name in ("inserted", "duplicates", "good", "bad", "lost"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def _fields_json(record: Record) -> str:
+    data = record_to_dict(record)
+    for key in ("type", "seq", "t_cs"):
+        del data[key]
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+class Store:
+    """A records database. `readonly=True` never creates the file (export, report)."""
+
+    def __init__(self, path: str, readonly: bool = False) -> None:
+        self.path = str(path)
+        self.tracker = Tracker()
+        try:
+            if readonly:
+                self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+                self.db.execute("SELECT 1 FROM records LIMIT 1")
+            else:
+                self.db = sqlite3.connect(self.path)
+                self.db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise FevergateError(
+                f"{self.path}: cannot use as a database ({exc})", EXIT_FILE
+            ) from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def new_stream(self) -> None:
+        """Forget device, boot and time: the next events come from another port or file."""
+        self.tracker = Tracker()
+
+    def ingest(self, events: Iterable[Event], received_at: float | None = None) -> IngestResult:
+        """Store the good records of `events` (in stream order) and commit; the result counts."""
+        result = IngestResult()
+        tracker = self.tracker
+        rows = []
+        for event in events:
+            tracker.update(event)
+            status = event.status
+            if status is Status.OK:
+                record = event.record
+                result.good += 1
+                rows.append(
+                    (
+                        tracker.device_id,
+                        tracker.boot,
+                        record.seq,
+                        record.t_cs,
+                        record.type,
+                        tracker.wall_time(record, received_at),
+                        _fields_json(record),
+                    )
+                )
+            elif status in BAD_STATUSES:
+                result.bad += 1
+            elif status is Status.GAP:
+                result.lost += event.lost
+        if rows:
+            try:
+                with self.db:
+                    before = self.db.total_changes
+                    self.db.executemany(_INSERT, rows)
+                    result.inserted = self.db.total_changes - before
+            except sqlite3.Error as exc:
+                raise FevergateError(f"{self.path}: cannot write ({exc})", EXIT_FILE) from None
+        result.duplicates = result.good - result.inserted
+        return result
+
+    def count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+
+    def query(
+        self,
+        device_id: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        type_: str | None = None,
+    ) -> Iterator[dict]:
+        """Rows in (device, boot, t_cs, seq) order as dicts: the columns, `fields` decoded.
+
+        since (inclusive) and until (exclusive) are Unix seconds on wall_time; rows without a
+        wall_time are left out when either is given.
+        """
+        where, params = _where(device_id, since, until, type_)
+        sql = "SELECT device_id, boot, seq, t_cs, type, wall_time, fields FROM records"
+        sql += where + " ORDER BY device_id, boot, rowid"
+        try:
+            cursor = self.db.execute(sql, params)
+            for device, boot, seq, t_cs, type_name, wall, fields in cursor:
+                yield {
+                    "device_id": device,
+                    "boot": boot,
+                    "seq": seq,
+                    "t_cs": t_cs,
+                    "type": type_name,
+                    "wall_time": wall,
+                    "fields": json.loads(fields),
+                }
+        except sqlite3.Error as exc:
+            raise FevergateError(f"{self.path}: cannot read ({exc})", EXIT_FILE) from None
+
+    def field_names(
+        self,
+        device_id: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        type_: str | None = None,
+    ) -> list[str]:
+        """The field names of the record types among the selected rows (for CSV columns)."""
+        where, params = _where(device_id, since, until, type_)
+        names: list[str] = []
+        try:
+            types = self.db.execute(
+                f"SELECT DISTINCT type FROM records{where} ORDER BY type", params
+            ).fetchall()
+            for (name,) in types:
+                sample = self.db.execute(
+                    "SELECT fields FROM records WHERE type = ? LIMIT 1", (name,)
+                ).fetchone()[0]
+                names += [key for key in json.loads(sample) if key not in names]
+        except sqlite3.Error as exc:
+            raise FevergateError(f"{self.path}: cannot read ({exc})", EXIT_FILE) from None
+        return names
+
+
+def _where(device_id, since, until, type_) -> tuple[str, list]:
+    """A WHERE clause (with its leading space, or empty) and its parameters."""
+    where, params = [], []
+    if device_id is not None:
+        where.append("device_id = ?")
+        params.append(device_id)
+    if since is not None:
+        where.append("wall_time >= ?")
+        params.append(since)
+    if until is not None:
+        where.append("wall_time < ?")
+        params.append(until)
+    if type_ is not None:
+        where.append("type = ?")
+        params.append(type_)
+    return (" WHERE " + " AND ".join(where) if where else ""), params
+
+
+def ingest_bytes(db, data: bytes, received_at: float | None = None) -> IngestResult:
+    """Decode raw UART bytes (a whole capture) and store them; `db` is a path or a Store."""
+    own = not isinstance(db, Store)
+    store = Store(db) if own else db
+    try:
+        if not own:
+            store.new_stream()
+        decoder = StreamDecoder()
+        events = decoder.feed(data)
+        events += decoder.flush()
+        return store.ingest(events, received_at)
+    finally:
+        if own:
+            store.close()

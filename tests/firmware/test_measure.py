@@ -1,0 +1,184 @@
+"""Measurement: settle, sampling window, every verdict, the median, hysteresis and the wrap."""
+
+import protocol
+from config import Config
+from measure import ST_IDLE, ST_SETTLE, ST_WINDOW, Measurement
+from ticks import ticks_add
+
+TICK = 10
+WRAP = 1 << 30
+SETTLE = 100
+FAIL = None  # a failed reading in a list of skin samples
+
+
+def new(**settings):
+    config = Config()
+    for name in settings:
+        config.set(name, settings[name])
+    return Measurement(config)
+
+
+def feed(m, skins, start=0, settle=SETTLE):
+    """Start at `start`, tick every TICK and answer each wanted reading from `skins`.
+    Returns the times of the readings."""
+    m.start(start, settle)
+    now = start
+    times = []
+    i = 0
+    while i < len(skins):
+        now = ticks_add(now, TICK)
+        if m.want(now):
+            times.append(now)
+            if skins[i] is FAIL:
+                m.failed(now)
+            else:
+                m.add(now, skins[i])
+            i += 1
+        assert len(times) < 100
+    return times
+
+
+def verdict_of(skins, **settings):
+    m = new(**settings)
+    feed(m, skins)
+    return m.decide()
+
+
+def test_no_reading_is_wanted_while_the_sensor_settles():
+    m = new()
+    m.start(0, 650)
+    assert m.state == ST_SETTLE
+    assert not m.want(640)
+    assert m.want(650)
+    assert m.state == ST_WINDOW
+
+
+def test_no_reading_is_wanted_when_idle():
+    m = new()
+    assert m.state == ST_IDLE
+    assert not m.want(1000)
+
+
+def test_readings_are_wanted_every_sample_ms():
+    m = new(sample_ms=100)
+    times = feed(m, [3600, 3600, 3600])
+    assert times == [100, 200, 300]
+
+
+def test_window_stops_after_window_max_readings():
+    m = new(window_max=3, fever_votes=2, min_samples=2)
+    feed(m, [3600, 3600, 3600])
+    assert not m.want(10_000)
+    m.add(10_000, 3900)
+    assert m.n == 3
+
+
+def test_failed_readings_use_up_the_window_too():
+    m = new(window_max=3, fever_votes=2, min_samples=2)
+    feed(m, [FAIL, 3600, FAIL])
+    assert not m.want(10_000)
+    assert m.n == 1 and m.failures == 2
+
+
+def test_normal_temperature_gives_normal_with_body_from_median_plus_offset():
+    m = new(skin_offset_cc=50)
+    feed(m, [3620, 3630, 3610])
+    assert m.decide() == protocol.VERDICT_NORMAL
+    assert m.skin_cc == 3620
+    assert m.body_cc == 3670
+
+
+def test_fever_needs_fever_votes_samples_at_the_threshold():
+    # threshold 3730 on body = skin + 50: skin 3680 is exactly at the line
+    assert verdict_of([3680, 3690, 3685]) == protocol.VERDICT_FEVER
+    assert verdict_of([3660, 3700, 3660], hysteresis_cc=0) == protocol.VERDICT_NORMAL
+
+
+def test_fever_votes_setting_sets_how_many_votes_a_fever_needs():
+    skins = [3700, 3700, 3660]
+    assert verdict_of(skins, fever_votes=2, hysteresis_cc=0) == protocol.VERDICT_FEVER
+    assert verdict_of(skins, fever_votes=3, hysteresis_cc=0) == protocol.VERDICT_NORMAL
+
+
+def test_sample_just_under_the_line_keeps_voting_once_votes_started():
+    # body 3731 then 3715: with hysteresis 20 the second still votes
+    assert verdict_of([3681, 3665], hysteresis_cc=20) == protocol.VERDICT_FEVER
+    assert verdict_of([3681, 3665], hysteresis_cc=0) == protocol.VERDICT_NORMAL
+
+
+def test_sample_just_under_the_line_does_not_vote_before_votes_started():
+    assert verdict_of([3665, 3681], hysteresis_cc=20) == protocol.VERDICT_NORMAL
+
+
+def test_sample_below_the_hysteresis_band_ends_the_run_of_votes():
+    skins = [3681, 3655, 3665]  # body 3731, 3705 (below 3710), 3715
+    assert verdict_of(skins, hysteresis_cc=20) == protocol.VERDICT_NORMAL
+
+
+def test_too_few_samples_is_remeasure_fast():
+    assert verdict_of([3620], min_samples=2) == protocol.VERDICT_REMEASURE_FAST
+
+
+def test_leaving_while_the_sensor_settles_is_remeasure_fast():
+    m = new()
+    m.start(0, 650)
+    m.want(300)
+    assert m.decide() == protocol.VERDICT_REMEASURE_FAST
+    assert m.body_cc == 0
+
+
+def test_spread_beyond_the_stable_band_is_remeasure_unstable():
+    assert verdict_of([3600, 3651], stable_band_cc=50) == protocol.VERDICT_REMEASURE_UNSTABLE
+    assert verdict_of([3600, 3650], stable_band_cc=50) == protocol.VERDICT_NORMAL
+
+
+def test_median_skin_below_the_floor_is_remeasure_low():
+    assert verdict_of([3190, 3199, 3180]) == protocol.VERDICT_REMEASURE_LOW
+    assert verdict_of([3200, 3200, 3190]) == protocol.VERDICT_NORMAL
+
+
+def test_only_failures_is_remeasure_sensor():
+    assert verdict_of([FAIL, FAIL, FAIL]) == protocol.VERDICT_REMEASURE_SENSOR
+
+
+def test_one_good_sample_among_failures_is_remeasure_fast():
+    assert verdict_of([FAIL, 3620, FAIL]) == protocol.VERDICT_REMEASURE_FAST
+
+
+def test_median_of_an_even_count_is_the_mean_of_the_middle_two():
+    m = new(skin_offset_cc=0)
+    feed(m, [3640, 3600, 3610, 3630])
+    m.decide()
+    assert m.skin_cc == 3620
+
+
+def test_median_ignores_one_outlier_inside_the_band():
+    m = new(skin_offset_cc=0, stable_band_cc=100)
+    feed(m, [3600, 3602, 3690, 3601, 3603])
+    m.decide()
+    assert m.skin_cc == 3602
+
+
+def test_readings_after_the_decision_are_ignored():
+    m = new()
+    feed(m, [3620, 3620])
+    m.decide()
+    m.add(5000, 3900)
+    assert m.n == 2 and m.state == ST_IDLE
+
+
+def test_start_clears_the_previous_window():
+    m = new()
+    feed(m, [3620, 3620, 3620])
+    m.decide()
+    feed(m, [3800, 3800], start=1000)
+    assert m.decide() == protocol.VERDICT_FEVER
+    assert m.n == 2
+
+
+def test_settle_and_sampling_work_across_the_ticks_wrap():
+    m = new()
+    start = WRAP - 150
+    times = feed(m, [3620, 3620, 3620], start=start)
+    assert times == [WRAP - 50, 50, 150]
+    assert m.decide() == protocol.VERDICT_NORMAL
