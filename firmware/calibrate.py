@@ -26,6 +26,7 @@ from array import array
 from micropython import const
 
 import protocol
+from median import sort_median
 from ticks import ticks_add, ticks_diff
 
 IDLE = const(0)
@@ -142,18 +143,7 @@ class Calibration:
     def _finish(self):
         r = self._readings
         n = self.count
-        for i in range(1, n):  # insertion sort in place: n <= 32
-            v = r[i]
-            j = i - 1
-            while j >= 0 and r[j] > v:
-                r[j + 1] = r[j]
-                j -= 1
-            r[j + 1] = v
-        mid = n // 2
-        if n & 1:
-            self.median_cc = r[mid]
-        else:
-            self.median_cc = (r[mid - 1] + r[mid]) // 2
+        self.median_cc = sort_median(r, n)
         self.spread_cc = r[n - 1] - r[0]
         if self.spread_cc > self.band_cc:
             self._end(_REFUSED, _UNSTABLE)

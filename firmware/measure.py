@@ -32,6 +32,7 @@ from micropython import const
 
 import protocol
 from config import WINDOW_CAPACITY
+from median import sort_median
 from ticks import ticks_add, ticks_diff
 
 ST_IDLE = const(0)
@@ -116,28 +117,13 @@ class Measurement:
         self._attempts += 1
         self._due = ticks_add(now, self._config.sample_ms)
 
-    def _median(self):
-        s = self._samples
-        n = self.n
-        for i in range(1, n):
-            v = s[i]
-            j = i - 1
-            while j >= 0 and s[j] > v:
-                s[j + 1] = s[j]
-                j -= 1
-            s[j + 1] = v
-        half = n >> 1
-        if n & 1:
-            return s[half]
-        return (s[half - 1] + s[half]) >> 1
-
     def decide(self):
         """The verdict for the person measured now; body_cc/skin_cc hold the temperature."""
         cfg = self._config
         n = self.n
         self.state = ST_IDLE
         if n:
-            self.skin_cc = self._median()
+            self.skin_cc = sort_median(self._samples, self.n)
             self.body_cc = self.skin_cc + cfg.skin_offset_cc
         else:
             self.skin_cc = 0

@@ -6,20 +6,9 @@ handler when `drive()` changes their level; the UART counts bytes and keeps the 
 `capture` bytes.
 """
 
+from fakes_i2c import crc8_byte, raw_from_cc
+
 _ADDR = 0x5A
-
-
-def crc8_smbus(data, crc=0):
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
-    return crc
-
-
-def raw_from_cc(temp_cc):
-    """MLX90614 RAM word for a temperature in hundredths of a degree C (0.02 K per bit)."""
-    return (temp_cc + 27315) // 2
 
 
 class FakeI2C:
@@ -57,9 +46,7 @@ class FakeI2C:
         frame[3] = lsb
         frame[4] = msb
         for byte in frame:
-            pec ^= byte
-            for _ in range(8):
-                pec = ((pec << 1) ^ 0x07) & 0xFF if pec & 0x80 else (pec << 1) & 0xFF
+            pec = crc8_byte(pec, byte)
         buf[0] = lsb
         buf[1] = msb
         buf[2] = pec
