@@ -22,8 +22,9 @@ ticks_ms()) into a preallocated edge log; `poll(now)` in the main loop drains th
 short critical section (injected `disable_irq`/`enable_irq`), samples the pin levels (so a
 board without IRQs still counts, and a missed edge cannot leave a level wrong), debounces (a
 level must hold debounce_ms since its last edge) and returns one event per call (later ones
-wait in a small queue). An edge log overflow is counted in `overflows`; level sampling still
-gives the right levels. Nothing here allocates after __init__.
+wait in a small queue); `event_ms` is the ticks of the edge behind it (debounce_ms or more
+before the poll that returns it). An edge log overflow is counted in `overflows`; level
+sampling still gives the right levels. Nothing here allocates after __init__.
 """
 
 from array import array
@@ -109,12 +110,14 @@ class BeamCounter:
         self._q_ev = bytearray(_QUEUE)
         self._q_dir = bytearray(_QUEUE)
         self._q_transit = array("i", [0] * _QUEUE)
+        self._q_t = array("i", [0] * _QUEUE)
         self._q_head = 0
         self._q_n = 0
         self.events_dropped = 0
         self.occupied = False
         self.direction = _DIR_UNKNOWN
         self.transit_ms = 0
+        self.event_ms = now  # ticks of the edge behind the last event poll() returned
         self.people_in = 0
         self.people_out = 0
         # Bound methods cached once: referencing a bound method allocates.
@@ -173,17 +176,18 @@ class BeamCounter:
                 if ticks_diff(now, self._since[b]) >= self.stuck_ms:
                     self._stuck[b] = 1
                     self._release()
-                    self._push(EV_STUCK, b, 0)
+                    self._push(EV_STUCK, b, 0, now)
                 else:
                     free = 1
         if self.inside and not free and ticks_diff(now, self._activity) >= self.vacate_ms:
             self._release()
-            self._push(EV_VACATED, _DIR_UNKNOWN, 0)
+            self._push(EV_VACATED, _DIR_UNKNOWN, 0, now)
         self.occupied = self.inside > 0
         if not self._q_n:
             return EV_NONE
         h = self._q_head
         ev = self._q_ev[h]
+        self.event_ms = self._q_t[h]
         if ev == EV_PASS:
             self.direction = self._q_dir[h]
             self.transit_ms = self._q_transit[h]
@@ -196,14 +200,15 @@ class BeamCounter:
         """Number of beams stuck now."""
         return self._stuck[0] + self._stuck[1]
 
-    def _push(self, ev, direction, transit):
+    def _push(self, ev, direction, transit, t):
         if self._q_n >= _QUEUE:
             self.events_dropped += 1
             return
-        t = (self._q_head + self._q_n) % _QUEUE
-        self._q_ev[t] = ev
-        self._q_dir[t] = direction
-        self._q_transit[t] = transit
+        i = (self._q_head + self._q_n) % _QUEUE
+        self._q_ev[i] = ev
+        self._q_dir[i] = direction
+        self._q_transit[i] = transit
+        self._q_t[i] = t
         self._q_n += 1
 
     def _release(self):
@@ -236,7 +241,7 @@ class BeamCounter:
         self._far[i] = 0
         self._entered[i] = t
         self.inside = i + 1
-        self._push(EV_ENTER, _DIR_UNKNOWN, 0)
+        self._push(EV_ENTER, _DIR_UNKNOWN, 0, t)
 
     def _pass(self, k, direction, t):
         transit = ticks_diff(t, self._entered[k])
@@ -245,14 +250,14 @@ class BeamCounter:
             self.people_out += 1
         else:
             self.people_in += 1
-        self._push(EV_PASS, direction, transit if transit > 0 else 0)
+        self._push(EV_PASS, direction, transit if transit > 0 else 0, t)
 
     def _transition(self, b, blocked, t):
         """Beam b changed its debounced level to `blocked` at time t."""
         if self._stuck[b]:
             if not blocked:
                 self._stuck[b] = 0
-                self._push(EV_UNSTUCK, b, 0)
+                self._push(EV_UNSTUCK, b, 0, t)
             return
         self._activity = t
         if blocked:

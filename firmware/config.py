@@ -66,6 +66,7 @@ class Config:
     def __init__(self):
         for row in SETTINGS:
             setattr(self, row[_NAME], row[_DEFAULT])
+        self.calibration_offset_cc = 0  # set by a calibration (commands.py), not a setting
 
     def get(self, name):
         setting(name)

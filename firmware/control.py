@@ -1,14 +1,14 @@
 """Control: the pure control tick tying beam events, the measurement, pump and buzzer together.
 
 No I/O and no clock of its own: the Gate calls `tick(now, beam_event, occupied, direction,
-tank_ok)` once per tick with the BeamCounter's event and state, reads `want_sample` and then
-calls `sample(now, temp_cc)` or `sample_failed(now, code)`, and applies `pump` and `buzzer`
-(0/1) to the board. Records go out through the writer: exactly one `passage` per EV_PASS,
-an `alarm(ALARM_FEVER, body_cc)` per fever verdict (when it is decided), and `fault(code,
-active, detail)` when a fault is raised or cleared: FAULT_BEAM_STUCK (detail: beams stuck),
-FAULT_TANK_EMPTY, FAULT_PUMP_MAX_RUN (detail: the limit in seconds). Sensor fault records are
-the Gate's (it sees the SensorError); here sensor failures are only counted (`sensor_errors`)
-and turned into a VERDICT_REMEASURE_SENSOR when a person got no good reading.
+tank_ok, event_ms)` once per tick with the BeamCounter's event, state and event instant, reads
+`want_sample` and then calls `sample(now, temp_cc)` or `sample_failed(now, code)`, and applies
+`pump` and `buzzer` (0/1) to the board. Records go out through the writer: exactly one
+`passage` per EV_PASS, an `alarm(ALARM_FEVER, body_cc)` per fever verdict (when it is decided),
+and `fault(code, active, detail)` when a fault is raised or cleared: FAULT_BEAM_STUCK (detail:
+beams stuck), FAULT_TANK_EMPTY, FAULT_PUMP_MAX_RUN (detail: the limit in seconds). Sensor fault
+records are the Gate's (it sees the SensorError); here sensor failures are only counted
+(`sensor_errors`) and turned into a VERDICT_REMEASURE_SENSOR when a person got no good reading.
 
 Temperatures in records saturate at the int16 limits, transit_cs at protocol.TRANSIT_MAX_CS.
 People inside are kept in a FIFO mirroring the BeamCounter's (entry time, verdict, body
@@ -86,13 +86,17 @@ class Control:
         self.resting = False
         self.faulted = False
 
-    def tick(self, now, beam_event, occupied, direction, tank_ok):
-        """One control step at `now` with the beam's event and state and the tank level."""
+    def tick(self, now, beam_event, occupied, direction, tank_ok, event_ms=None):
+        """One control step at `now` with the beam's event and state and the tank level.
+        `event_ms` is when the event's beam edge happened (`now` if None): samples taken
+        from then on belong to nobody being decided."""
         writer = self._writer
+        if event_ms is None:
+            event_ms = now
         if beam_event == EV_ENTER:
-            self._enter(now)
+            self._enter(now, event_ms)
         elif beam_event == EV_PASS:
-            self._pass(now, direction)
+            self._pass(now, direction, event_ms)
         elif beam_event == EV_STUCK:
             self._release()
             self.stuck_beams += 1
@@ -133,10 +137,11 @@ class Control:
         self.last_sensor_error = code
         self.measure.failed(now)
 
-    def _decide(self, now):
-        """Decide the person being measured (the newest inside)."""
+    def _decide(self, now, until):
+        """Decide the person being measured (the newest inside) on the samples before
+        `until`."""
         m = self.measure
-        verdict = m.decide()
+        verdict = m.decide(until)
         self._measuring = False
         i = self.inside - 1
         temp_cc = _int16_cc(m.body_cc)
@@ -166,9 +171,9 @@ class Control:
         self._measuring = False
         self.measure.abort()
 
-    def _enter(self, now):
+    def _enter(self, now, event_ms):
         if self._measuring:
-            self._decide(now)
+            self._decide(now, event_ms)
         if self.inside >= _CAP:
             self._remove_oldest()
             self.lost += 1
@@ -180,14 +185,14 @@ class Control:
         self.measure.start(now, self.settle_ms)
         self._measuring = True
 
-    def _pass(self, now, direction):
+    def _pass(self, now, direction, event_ms):
         if self.inside == 0:
             verdict = _NO_READING
             temp_cc = 0
             transit_cs = 0
         else:
             if self._verdict[0] == _PENDING:
-                self._decide(now)  # only when the oldest is the one being measured
+                self._decide(now, event_ms)  # only when the oldest is the one measured
             verdict = self._verdict[0]
             temp_cc = self._temp[0]
             transit_cs = ticks_diff(now, self._entered[0]) // 10

@@ -146,9 +146,10 @@ class Gate:
     def step(self, now):
         """One control tick at ticks_ms value `now`."""
         self._advance_uptime(now)
-        event = self.beam.poll(now)
+        beam = self.beam
+        event = beam.poll(now)
         control = self.control
-        control.tick(now, event, self.beam.occupied, self.beam.direction, self._tank_ok())
+        control.tick(now, event, beam.occupied, beam.direction, self._tank_ok(), beam.event_ms)
         if control.want_sample:
             self._sample(now)
         self.commands.tick(now, self.uptime_s)  # may add pump prime / buzzer test to outputs

@@ -2,8 +2,14 @@
 
 IDLE -> (start: a person entered) SETTLE for the sensor's settle_ms (its IIR/FIR filter must
 see the new face before a reading means anything) -> WINDOW: a skin sample every sample_ms,
-up to window_max attempts, kept in time order in a preallocated array -> `decide()` when the
-person leaves or the next person enters (the window is then theirs) -> IDLE.
+up to window_max attempts, kept with its time in preallocated arrays -> `decide(until)` when
+the person leaves or the next person enters (the window is then theirs) -> IDLE.
+
+`until` is the instant of the beam edge that ended the window (the walker clearing the far
+beam, the next walker breaking a beam): the event is only known debounce_ms later, and the
+samples taken in between saw the background or the next face, so the decision uses only the
+samples taken before `until`. A skin sample is the sensor reading plus the calibration offset
+(config.calibration_offset_cc, set by a calibration against a reference source).
 
 Decision, in this order:
 - no good sample and at least one sensor failure: VERDICT_REMEASURE_SENSOR;
@@ -51,15 +57,12 @@ class Measurement:
     def __init__(self, config):
         self._config = config
         self._samples = array("i", [0] * WINDOW_CAPACITY)
+        self._times = array("i", [0] * WINDOW_CAPACITY)
         self.state = ST_IDLE
         self.n = 0  # good samples in the window
         self.failures = 0
         self._attempts = 0
         self._due = 0
-        self._lo = 0
-        self._hi = 0
-        self._votes = 0
-        self._run = False
         self.verdict = protocol.VERDICT_NO_READING
         self.skin_cc = 0  # median skin reading of the last decision (0 if no sample)
         self.body_cc = 0  # skin_cc + skin_offset_cc (0 if no sample)
@@ -70,8 +73,6 @@ class Measurement:
         self.n = 0
         self.failures = 0
         self._attempts = 0
-        self._votes = 0
-        self._run = False
         self._due = ticks_add(now, settle_ms)
 
     def abort(self):
@@ -86,28 +87,15 @@ class Measurement:
         return self._attempts < self._config.window_max
 
     def add(self, now, temp_cc):
-        """A good skin reading (hundredths of a degree C) taken at `now`."""
+        """A good reading (hundredths of a degree C) taken at `now`."""
         if self.state != ST_WINDOW or self._attempts >= self._config.window_max:
             return
-        cfg = self._config
         n = self.n
-        self._samples[n] = temp_cc
-        if n == 0 or temp_cc < self._lo:
-            self._lo = temp_cc
-        if n == 0 or temp_cc > self._hi:
-            self._hi = temp_cc
+        self._samples[n] = temp_cc + self._config.calibration_offset_cc
+        self._times[n] = now
         self.n = n + 1
-        body = temp_cc + cfg.skin_offset_cc
-        threshold = cfg.fever_threshold_cc
-        if body >= threshold:
-            self._run = True
-            self._votes += 1
-        elif self._run and body >= threshold - cfg.hysteresis_cc:
-            self._votes += 1
-        else:
-            self._run = False
         self._attempts += 1
-        self._due = ticks_add(now, cfg.sample_ms)
+        self._due = ticks_add(now, self._config.sample_ms)
 
     def failed(self, now):
         """The reading due at `now` failed (the sensor said why; the caller counts it)."""
@@ -117,14 +105,39 @@ class Measurement:
         self._attempts += 1
         self._due = ticks_add(now, self._config.sample_ms)
 
-    def decide(self):
-        """The verdict for the person measured now; body_cc/skin_cc hold the temperature."""
+    def decide(self, until=None):
+        """The verdict for the person measured now, on the samples taken before `until` (all
+        of them if None); body_cc/skin_cc hold the temperature."""
         cfg = self._config
+        samples = self._samples
         n = self.n
+        if until is not None:
+            while n and ticks_diff(self._times[n - 1], until) >= 0:
+                n -= 1
+        self.n = n
         self.state = ST_IDLE
+        lo = hi = votes = 0
+        run = False
+        threshold = cfg.fever_threshold_cc
+        rearm = threshold - cfg.hysteresis_cc
+        offset = cfg.skin_offset_cc
+        for i in range(n):
+            skin = samples[i]
+            if i == 0 or skin < lo:
+                lo = skin
+            if i == 0 or skin > hi:
+                hi = skin
+            body = skin + offset
+            if body >= threshold:
+                run = True
+                votes += 1
+            elif run and body >= rearm:
+                votes += 1
+            else:
+                run = False
         if n:
-            self.skin_cc = sort_median(self._samples, self.n)
-            self.body_cc = self.skin_cc + cfg.skin_offset_cc
+            self.skin_cc = sort_median(samples, n)
+            self.body_cc = self.skin_cc + offset
         else:
             self.skin_cc = 0
             self.body_cc = 0
@@ -132,11 +145,11 @@ class Measurement:
             verdict = _SENSOR
         elif n < cfg.min_samples:
             verdict = _FAST
-        elif self._hi - self._lo > cfg.stable_band_cc:
+        elif hi - lo > cfg.stable_band_cc:
             verdict = _UNSTABLE
         elif self.skin_cc < cfg.plausibility_floor_cc:
             verdict = _LOW
-        elif self._votes >= cfg.fever_votes:
+        elif votes >= cfg.fever_votes:
             verdict = _FEVER
         else:
             verdict = _NORMAL

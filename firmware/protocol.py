@@ -105,7 +105,7 @@ VERDICT_REMEASURE_LOW = const(2)  # reading below the plausibility floor (no fac
 VERDICT_REMEASURE_UNSTABLE = const(3)  # readings in the window did not agree
 VERDICT_REMEASURE_FAST = const(4)  # walker too fast for the sensor to settle
 VERDICT_REMEASURE_SENSOR = const(5)  # the sensor failed during the passage
-VERDICT_NO_READING = const(6)  # nobody measured (e.g. walked out, direction OUT)
+VERDICT_NO_READING = const(6)  # nobody measured: entry lost to a fault or a full FIFO
 
 # -- directions (PASSAGE flags bits 4..5) --
 DIR_UNKNOWN = const(0)

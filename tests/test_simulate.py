@@ -7,8 +7,6 @@ the sensor can see above the threshold plus a 0.3 C margin alarmed. Same seed, s
 
 import functools
 
-import pytest
-
 from host_tools.shim.board import SimBoard
 from host_tools.shim.clock import TICKS_PERIOD
 from host_tools.shim.faults import parse_faults
@@ -20,15 +18,6 @@ from host_tools.wire import protocol
 THRESHOLD_C = 37.30  # firmware/config.py fever_threshold_cc default
 SKIN_OFFSET_C = 0.50  # firmware/config.py skin_offset_cc default
 MARGIN_C = 0.30
-
-# Known firmware defect, found by these tests: the measurement takes one more sample after the
-# walker cleared the exit beam, while the 30 ms debounce has not yet confirmed the passage; the
-# sensor then sees the background and about 11 % of walkers (fevers included) get
-# REMEASURE_UNSTABLE instead of a verdict. Strict: these turn red once the firmware is fixed,
-# and the marks must go.
-SAMPLES_AFTER_EXIT = pytest.mark.xfail(
-    strict=True, reason="firmware samples after the exit beam cleared (REMEASURE_UNSTABLE)"
-)
 
 
 def simulate(scenario, runtime="cpython", seed=1, faults="", **kwargs):
@@ -91,7 +80,6 @@ def test_a_simulated_hour_counts_every_walker_once_in_their_direction():
     assert result.gate.control.people_in == len(scenario.people_in())
 
 
-@SAMPLES_AFTER_EXIT
 def test_a_simulated_hour_alarms_every_fever_above_threshold_plus_margin():
     scenario, _, records = hour_of_separated_walkers()
     assert sum(1 for p in scenario.people_in() if seen_body_c(p) >= 37.6) > 10
@@ -111,7 +99,6 @@ def test_the_firmware_on_micropython_counts_every_walker_once_in_their_direction
     check_every_walker_counted_once_in_their_direction(scenario, records)
 
 
-@SAMPLES_AFTER_EXIT
 def test_the_firmware_on_micropython_alarms_every_fever_above_threshold_plus_margin():
     scenario, records = micropython_run()
     assert scenario.fevers()

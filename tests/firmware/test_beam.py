@@ -92,6 +92,28 @@ def test_transit_runs_from_first_break_to_clearing_the_far_beam():
     assert beam.transit_ms == 800
 
 
+def test_an_event_carries_the_instant_of_its_edge_not_of_the_poll():
+    clock, a, b, beam = new(debounce_ms=30)
+    clock.advance(TICK)
+    a.drive(BLOCKED)
+    edge = clock.now
+    events = run(clock, beam, 100)
+    assert events == [EV_ENTER]
+    assert beam.event_ms == edge
+
+
+def test_a_passage_carries_the_instant_the_far_beam_cleared():
+    clock, a, b, beam = new(debounce_ms=30)
+    block(clock, beam, a, 200)
+    run(clock, beam, 400)
+    b.drive(BLOCKED)
+    run(clock, beam, 200)
+    b.drive(CLEAR)
+    cleared = clock.now
+    assert run(clock, beam, 100) == [EV_PASS]
+    assert beam.event_ms == cleared
+
+
 def test_channel_is_occupied_from_first_break_until_far_beam_clears():
     clock, a, b, beam = new()
     assert not beam.occupied

@@ -206,6 +206,21 @@ def test_next_entry_decides_the_person_being_measured():
     assert writer.passages == 0
 
 
+def test_a_sample_taken_after_the_far_beam_cleared_is_not_part_of_the_verdict():
+    writer = FakeWriter()
+    control = Control(Config(), writer, SETTLE)
+    control.tick(0, EV_ENTER, True, protocol.DIR_UNKNOWN, True)
+    for now in (100, 200, 300):
+        control.tick(now, 0, True, protocol.DIR_UNKNOWN, True)
+        control.sample(now, 3650)
+    control.tick(400, 0, True, protocol.DIR_UNKNOWN, True)
+    control.sample(400, 2200)  # the background: the walker cleared the far beam at 390
+    control.tick(420, EV_PASS, False, protocol.DIR_IN, True, 390)
+    verdict, direction, temp_cc, transit_cs = writer.passage_at(0)
+    assert verdict == protocol.VERDICT_NORMAL
+    assert temp_cc == 3650 + Config().skin_offset_cc
+
+
 def test_stuck_beam_raises_a_fault_record_and_stops_the_pump():
     rig = Rig(beam_stuck_ms=1000)
     rig.a.drive(BLOCKED)

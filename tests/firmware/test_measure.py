@@ -182,3 +182,43 @@ def test_settle_and_sampling_work_across_the_ticks_wrap():
     times = feed(m, [3620, 3620, 3620], start=start)
     assert times == [WRAP - 50, 50, 150]
     assert m.decide() == protocol.VERDICT_NORMAL
+
+
+def test_samples_taken_at_or_after_the_window_end_are_not_used():
+    m = new()
+    times = feed(m, [3650, 3660, 3655, 2400])  # the last one saw the wall behind the walker
+    assert m.decide(until=times[3]) == protocol.VERDICT_NORMAL
+    assert m.n == 3
+    assert m.skin_cc == 3655
+
+
+def test_a_window_end_before_every_sample_leaves_none():
+    m = new()
+    times = feed(m, [3650, 3660, 3655])
+    assert m.decide(until=times[0]) == protocol.VERDICT_REMEASURE_FAST
+    assert m.skin_cc == 0
+
+
+def test_the_window_end_works_across_the_ticks_wrap():
+    m = new()
+    times = feed(m, [3650, 3660, 3655, 2400], start=WRAP - 150)
+    assert times[0] > times[3]  # the ticks wrapped inside the window
+    assert m.decide(until=times[3]) == protocol.VERDICT_NORMAL
+    assert m.n == 3
+
+
+def test_the_calibration_offset_is_added_to_every_reading():
+    m = new()
+    m._config.calibration_offset_cc = 40
+    feed(m, [3660, 3660, 3660])
+    m.decide()
+    assert m.skin_cc == 3700
+    assert m.body_cc == 3700 + m._config.skin_offset_cc
+
+
+def test_the_calibration_offset_can_turn_a_reading_into_a_fever():
+    m = new()
+    threshold_skin = m._config.fever_threshold_cc - m._config.skin_offset_cc
+    m._config.calibration_offset_cc = 30
+    feed(m, [threshold_skin - 20] * 3)
+    assert m.decide() == protocol.VERDICT_FEVER
