@@ -2,9 +2,12 @@
 
 A board file (rp2_pico.py, esp32_devkit.py) gives only its pins, buses and polarities in a
 `Pins` class and builds `McuBoard(Pins)`. The MLX90614 wants SMBus at 100 kHz, not 400.
+The gate's flash state (counters, settings, record journal) lives under FS_ROOT on the board's
+own littlefs root filesystem, beside the firmware files.
 """
 
 import gc
+import os
 import time
 
 import machine
@@ -22,6 +25,7 @@ class McuBoard:
     BEAM_BLOCKED = 0
     TANK_OK = 0
     IRQ_BOTH = Pin.IRQ_RISING | Pin.IRQ_FALLING
+    FS_ROOT = "/data"
 
     def __init__(self, pins):
         self.NAME = pins.NAME
@@ -94,6 +98,11 @@ class McuBoard:
 
     def mem_free(self):
         return gc.mem_free()
+
+    def fs_bytes(self):
+        """Size of the filesystem holding FS_ROOT (the journal ring is sized from it)."""
+        st = os.statvfs("/")
+        return st[0] * st[2]
 
     def device_id(self):
         uid = machine.unique_id()

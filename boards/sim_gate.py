@@ -24,6 +24,11 @@ shim -> board:
   'S' dur:u16 nev:u16 nrx:u16, nev*(offset:u16 which level), nrx bytes   which 0 A, 1 B, 2 tank
   'E' + 6 pad bytes          end of the simulation: sleep_ms raises SystemExit
 
+Flash: with FEVERGATE_SIM_FLASH="path,blocks" the board mounts a littlefs (os.VfsLfs2, as on
+an rp2 board) at FS_ROOT "/flash" over an image file the shim owns, 4096-byte blocks written
+straight through to it: the flash keeps what was written when the shim cuts the power (kills
+this process) and the next boot finds it. Without it the board has no filesystem (FS_ROOT None).
+
 Allocation: nothing on the steady path, slice exchanges included (ticks_ms, sleep_ms, IRQ
 dispatch, pin reads, output switches, UART writes, watchdog feeds, I2C transfers: preallocated
 buffers, write(buf, off, n), readinto(buf, n)); tests/test_shim_bridge.py runs them under
@@ -46,6 +51,52 @@ _TX_BYTES = const(4096)
 _OUT_EVENTS = const(64)
 _SLICE_HDR = const(7)
 _DONE_HDR = const(17)
+
+
+_FLASH_BLOCK = const(4096)
+_FLASH_ROOT = "/flash"
+
+
+class _FileFlash:
+    """A littlefs block device over an image file (extended block protocol)."""
+
+    def __init__(self, path, blocks):
+        self._f = open(path, "r+b")
+        self.blocks = blocks
+        self._erased = bytearray(b"\xff" * _FLASH_BLOCK)
+
+    def readblocks(self, block, buf, offset=0):
+        self._f.seek(block * _FLASH_BLOCK + offset)
+        self._f.readinto(buf)
+
+    def writeblocks(self, block, buf, offset=None):
+        if offset is None:  # the simple protocol: erase, then program whole blocks
+            offset = 0
+        self._f.seek(block * _FLASH_BLOCK + offset)
+        self._f.write(buf)
+
+    def ioctl(self, op, arg):
+        if op == 4:  # block count
+            return self.blocks
+        if op == 5:  # block size
+            return _FLASH_BLOCK
+        if op == 6:  # erase
+            self._f.seek(arg * _FLASH_BLOCK)
+            self._f.write(self._erased)
+        return 0
+
+
+def _mount_flash(spec):
+    """Mounts the shim's flash image ("path,blocks") at _FLASH_ROOT, formatting a blank one."""
+    path, blocks = spec.split(",")
+    dev = _FileFlash(path, int(blocks))
+    try:
+        vfs = os.VfsLfs2(dev)
+    except OSError:
+        os.VfsLfs2.mkfs(dev)
+        vfs = os.VfsLfs2(dev)
+    os.mount(vfs, _FLASH_ROOT)
+    return int(blocks) * _FLASH_BLOCK
 
 
 class _Pin:
@@ -176,6 +227,12 @@ class Board:
         self.buzzer = _Signal(self, 1)
         self.i2c = _I2C(self)
         self.uart = _UART(self)
+        self.FS_ROOT = None
+        self._fs_bytes = 0
+        flash = os.getenv("FEVERGATE_SIM_FLASH")
+        if flash:
+            self._fs_bytes = _mount_flash(flash)
+            self.FS_ROOT = _FLASH_ROOT
 
     # pipe helpers -------------------------------------------------------------------
     def _hello(self):
@@ -241,6 +298,9 @@ class Board:
 
     def mem_free(self):
         return gc.mem_free()
+
+    def fs_bytes(self):
+        return self._fs_bytes
 
     def device_id(self):
         """'MP' and the interpreter version: the boot record shows the unix port ran this."""

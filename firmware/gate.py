@@ -5,10 +5,20 @@ boot record, and `step(now)` runs one control tick: beams, control, at most one 
 outputs, periodic status, and a UART drain bounded by what the baud rate moves in one tick.
 `run()` is the forever loop with a fixed period and a watchdog. Nothing here allocates per tick
 in steady state (a sensor failure allocates its exception; that is not steady state).
+
+With a `storage.Storage` (main.py opens it before the Gate), the boot count and settings come
+from flash, every record is also appended to the flash journal, and housekeeping in `step`
+flushes the journal every FLUSH_RECORDS records or FLUSH_MS, and commits the persisted
+counters (people today and in total, out, fevers, re-measures) every COMMIT_MS when they
+changed. A flush or commit does file I/O and allocates a little: a few ticks a minute, not
+the per-tick path. A boot after a session that never shut down says RESET_POWER_CUT in its
+BOOT record; records the journal had to delete before they were downloaded are reported as
+FAULT_JOURNAL_LOSS, a storage failure as FAULT_STORAGE.
 """
 
 from micropython import const
 
+import persist
 import protocol
 from beam import BeamCounter
 from commands import Commands
@@ -23,13 +33,37 @@ _SETTLE_UNKNOWN_MS = const(650)  # the slowest factory setting (medical DCI) if 
 _FAILS_BEFORE_RECOVERY = const(3)
 _RECOVERY_BACKOFF_MAX_MS = const(8000)
 _WATCHDOG_MS = const(5000)
+FLUSH_RECORDS = const(16)
+FLUSH_MS = const(5000)
+COMMIT_MS = const(10000)
+# persist.COUNTERS indices
+_IN_TODAY = const(2)
+_IN_TOTAL = const(3)
+_OUT = const(4)
+_FEVERS = const(5)
+_REMEASURES = const(6)
+_DAY = const(7)
 
 
 class Gate:
-    def __init__(self, board, config=None, boot_count=0, settings_store=None):
+    def __init__(self, board, config=None, boot_count=0, settings_store=None, storage=None):
         self.board = board
         self.config = config if config is not None else Config()
         self.writer = RecordWriter()
+        self.storage = storage
+        self.journal = None
+        cause = board.reset_cause()
+        if storage is not None:
+            boot_count = storage.boot_count
+            settings_store = storage.settings
+            self.journal = storage.journal
+            self.writer.journal = storage.journal
+            self.writer.boot_id = boot_count & 0xFFFF
+            if storage.last_shutdown == persist.SHUTDOWN_CUT and (
+                cause == protocol.RESET_POWER_ON or cause == protocol.RESET_UNKNOWN
+            ):
+                cause = protocol.RESET_POWER_CUT
+        self.boot_count = boot_count
         self.sensor = MLX90614(board.i2c, sleep_ms=board.sleep_ms)
         now = board.ticks_ms()
         self._last = now
@@ -38,9 +72,9 @@ class Gate:
         self.uptime_cs = 0
         self.uptime_s = 0
         self.writer.t_cs = 0
-        self.writer.boot(
-            board.reset_cause(), boot_count, board.device_id() & 0xFFFFFFFF, protocol.FW_VERSION
-        )
+        self.writer.boot(cause, boot_count, board.device_id() & 0xFFFFFFFF, protocol.FW_VERSION)
+        if storage is not None and storage.failed:
+            self.writer.fault(protocol.FAULT_STORAGE, 1, storage.failed)
         # service commands; loads the persisted settings before anything below reads them
         self.commands = Commands(board.uart, self.writer, self.config, settings_store)
         settle_ms = self._read_settle_ms()
@@ -68,6 +102,11 @@ class Gate:
         self._retry_at = now
         self._backoff_ms = 0
         self.recoveries = 0
+        self._flush_due = ticks_add(now, FLUSH_MS)
+        self._commit_due = ticks_add(now, COMMIT_MS)
+        self._counted = [0, 0, 0, 0]  # control's in, out, fevers, remeasures at the last commit
+        self.journal_lost = 0
+        self.commit_errors = 0
 
     def _read_settle_ms(self):
         try:
@@ -157,7 +196,85 @@ class Gate:
         if ticks_diff(now, self._next_status) >= 0:
             self._next_status = ticks_add(self._next_status, self.config.status_interval_ms)
             self._status()
+        if self.storage is not None:
+            self._housekeeping(now)
         self.writer.drain(self.board.uart, self._tx_budget)
+
+    # -- flash: journal flushes and counter commits, a few ticks a minute --
+
+    def _housekeeping(self, now):
+        journal = self.journal
+        if journal is not None and journal.pending:
+            if journal.pending >= FLUSH_RECORDS or ticks_diff(now, self._flush_due) >= 0:
+                self.flush_journal(now)
+        if ticks_diff(now, self._commit_due) >= 0:
+            self._commit_due = ticks_add(now, COMMIT_MS)
+            self.commit_counters()
+
+    def flush_journal(self, now):
+        journal = self.journal
+        self._flush_due = ticks_add(now, FLUSH_MS)
+        journal.flush()
+        lost = journal.take_dropped()
+        if lost:
+            self.journal_lost += lost
+            self.writer.fault(protocol.FAULT_JOURNAL_LOSS, 1, lost)
+
+    def commit_counters(self):
+        """Adds what the control counted since the last commit to the persisted counters and
+        commits them if anything changed; True if a commit was made."""
+        storage = self.storage
+        state = storage.persist
+        if state is None:
+            return False
+        v = state.values
+        c = self.control
+        counted = self._counted
+        now_counts = (c.people_in, c.people_out, c.fevers, c.remeasures)
+        changed = False
+        if now_counts[0] < counted[0] or now_counts[1] < counted[1]:
+            # the counters were reset (service command): so are today's and the period's
+            v[_IN_TODAY] = v[_OUT] = v[_FEVERS] = v[_REMEASURES] = 0
+            counted[0] = counted[1] = counted[2] = counted[3] = 0
+            changed = True
+        day = self.commands.today()
+        if day and day != v[_DAY]:
+            if v[_DAY]:
+                v[_IN_TODAY] = 0
+            v[_DAY] = day
+            changed = True
+        d_in = now_counts[0] - counted[0]
+        if d_in:
+            v[_IN_TODAY] += d_in
+            v[_IN_TOTAL] += d_in
+        for i, slot in ((1, _OUT), (2, _FEVERS), (3, _REMEASURES)):
+            d = now_counts[i] - counted[i]
+            if d:
+                v[slot] += d
+                changed = True
+        if not changed and not d_in:
+            return False
+        for i in range(4):
+            counted[i] = now_counts[i]
+        try:
+            state.commit()
+        except OSError:
+            self.commit_errors += 1
+            if not storage.failed & 4:
+                storage.failed |= 4
+                self.writer.fault(protocol.FAULT_STORAGE, 1, storage.failed)
+            return False
+        return True
+
+    def shutdown(self):
+        """A clean end: outputs off, counters committed, journal closed, session ended."""
+        self.stop_outputs()
+        if self.storage is not None:
+            self.commit_counters()
+            try:
+                self.storage.close()
+            except OSError:
+                pass
 
     def stop_outputs(self):
         self.board.pump.off()

@@ -391,8 +391,9 @@ class Journal:
         self._new_segment = True
 
     # -- writing ----------------------------------------------------------------------------
-    def append(self, boot, seq, frame, length):
-        """Buffers `frame[0:length]` tagged (boot, seq); flushes first if the buffer is full."""
+    def append(self, boot, seq, frame, length, start=0):
+        """Buffers `frame[start:start + length]` tagged (boot, seq); flushes first if the
+        buffer is full."""
         if length < 1 or length > MAX_FRAME:
             raise ValueError("frame length 1..64")
         size = length + OVERHEAD
@@ -403,7 +404,7 @@ class Journal:
         struct.pack_into("<BHH", buf, p, length, boot & 0xFFFF, seq & 0xFFFF)
         q = p + _HEADER
         for i in range(length):
-            buf[q + i] = frame[i]
+            buf[q + i] = frame[start + i]
         struct.pack_into("<H", buf, q + length, crc16(buf, p, q + length))
         self._fill = p + size
         self.pending += 1

@@ -54,6 +54,7 @@ COUNTERS = (
     "people_out",
     "fevers",
     "remeasures",
+    "day",  # days since 1970 that people_in_today counts (0: no time sync yet)
 )
 _BOOT_COUNT = const(0)
 _RUNNING = const(1)

@@ -127,6 +127,8 @@ FAULT_PUMP_MAX_RUN = const(8)  # the pump hit its maximum run time
 FAULT_TX_OVERFLOW = const(9)  # the transmit ring dropped records
 FAULT_WATCHDOG = const(10)  # the last reset was the watchdog
 FAULT_CONFIG = const(11)  # stored configuration rejected, defaults used
+FAULT_JOURNAL_LOSS = const(12)  # the flash journal deleted records never downloaded (detail: n)
+FAULT_STORAGE = const(13)  # flash state unusable (detail: 1 counters, 2 journal, 4 a commit)
 
 # -- reset causes (BOOT reset_cause) --
 RESET_UNKNOWN = const(0)
@@ -135,6 +137,7 @@ RESET_WATCHDOG = const(2)
 RESET_SOFT = const(3)
 RESET_HARD = const(4)
 RESET_BROWNOUT = const(5)
+RESET_POWER_CUT = const(6)  # power-on, and the previous session never shut down: power lost
 
 # -- firmware version 0xMMmmpp (BOOT fw_version) --
 FW_VERSION = const(0x000100)  # 0.1.0

@@ -93,6 +93,8 @@ class RecordWriter:
         self.dropped = 0  # records dropped because the ring was full
         self.written = 0  # frames handed whole to the UART
         self.tx_short = 0  # uart.write calls that took fewer bytes than the frame
+        self.journal = None  # a journal.Journal: every record is also appended to it
+        self.boot_id = 0  # the boot number the journal entries are tagged with
 
     # -- the ring --
 
@@ -122,6 +124,9 @@ class RecordWriter:
         end = offset + size
         ring[end] = crc >> 8
         ring[end + 1] = crc & 0xFF
+        if self.journal is not None:
+            seq = ring[offset + 1] | ring[offset + 2] << 8
+            self.journal.append(self.boot_id, seq, ring, size + 2, offset)
         self._tail = end + 2
         self._frames += 1
         self._pending += size + 4

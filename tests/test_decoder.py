@@ -251,7 +251,9 @@ def test_name_tables_cover_every_protocol_code():
     assert VERDICT_NAMES[protocol.VERDICT_REMEASURE_FAST] == "remeasure_fast"
     assert len(VERDICT_NAMES) == 7
     assert DIRECTION_NAMES == {0: "unknown", 1: "in", 2: "out"}
-    assert len(FAULT_NAMES) == 11
+    assert len(FAULT_NAMES) == 13
+    assert FAULT_NAMES[protocol.FAULT_JOURNAL_LOSS] == "journal_loss"
+    assert RESET_NAMES[protocol.RESET_POWER_CUT] == "power_cut"
     assert RESET_NAMES[protocol.RESET_BROWNOUT] == "brownout"
 
 

@@ -6,6 +6,7 @@ now + n at its own instant (beam edges fire the firmware's IRQ handlers there), 
 SimulationOver once the end of the scenario is reached.
 """
 
+import os
 import sys
 
 from host_tools.shim.parts import IRQ_BOTH, SimWatchdog
@@ -39,6 +40,17 @@ class SimBoard:
         self.uart = world.uart
         self.watchdogs = []
         self.sleeps = 0
+        self.FS_ROOT = None  # no filesystem unless use_flash() gives one
+        self._fs_bytes = 0
+
+    def use_flash(self, directory, fs_bytes=1_441_792):
+        """A filesystem for the gate's state: `directory` on the host (a Pico's 1.375 MiB)."""
+        os.makedirs(directory, exist_ok=True)
+        self.FS_ROOT = str(directory)
+        self._fs_bytes = fs_bytes
+
+    def fs_bytes(self):
+        return self._fs_bytes
 
     def ticks_ms(self):
         return self.clock.ticks_ms()

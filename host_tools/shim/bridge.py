@@ -6,6 +6,14 @@ I2C transfers from the World's MLX90614 model at the requested virtual instant, 
 the UART tx bytes (through the World's UART, so wire faults apply) and the pump and buzzer
 switches with their times. One round trip per slice; I2C requests only while someone is being
 measured.
+
+Flash and power cuts: with `flash` (a directory) the board gets a littlefs flash image file
+there (FLASH_BLOCKS blocks of 4096 bytes, created erased), mounted by boards/sim_gate.py; it
+outlives the process. `power_cuts` (virtual instants, ms) end a slice at each instant and kill
+the process there (SIGKILL: nothing more reaches the flash, the UART or the outputs; the pump
+and buzzer drop to off), keep the board unpowered for REBOOT_MS (walkers pass uncounted), and
+start the firmware again on the same flash. Board times are per boot; the shim adds the boot's
+start to map them onto the World's clock.
 """
 
 import errno
@@ -25,6 +33,13 @@ _RX_BYTES = 256
 _DONE = struct.Struct("<IHHII")
 _SWITCH = struct.Struct("<IBB")
 _READ = struct.Struct("<BBBI")
+FLASH_BLOCKS = 352  # 1.375 MiB: a Raspberry Pi Pico's filesystem
+FLASH_IMAGE = "flash.img"
+REBOOT_MS = 1500  # power back and the firmware booted again
+
+
+class _PowerCut(Exception):
+    """The virtual instant of a power cut was reached."""
 
 
 class BridgeError(RuntimeError):
@@ -42,7 +57,15 @@ def find_micropython():
 
 class MicroPythonRuntime:
     def __init__(
-        self, world, slice_ms=100, heapsize="2M", micropython=None, pacer=None, path=None
+        self,
+        world,
+        slice_ms=100,
+        heapsize="2M",
+        micropython=None,
+        pacer=None,
+        path=None,
+        flash=None,
+        power_cuts=(),
     ):
         if not 1 <= slice_ms <= 60_000:
             raise ValueError("slice_ms must be 1 .. 60000")
@@ -61,14 +84,56 @@ class MicroPythonRuntime:
         self.watchdog_longest_gap_ms = 0
         self.stderr = ""
         self.returncode = None
+        self.flash = flash
+        self.power_cuts_planned = sorted(power_cuts)
+        self.power_cuts = []  # virtual instants the power was actually cut
+        self.boots = 0
+        self._offset = 0  # World time of this boot's board time 0
+        self._cut_at = None
+
+    def flash_image(self):
+        """The flash image path (created erased the first time), or None without flash."""
+        if self.flash is None:
+            return None
+        path = Path(self.flash) / FLASH_IMAGE
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"\xff" * (FLASH_BLOCKS * 4096))
+        return path
 
     # process --------------------------------------------------------------------------
     def run(self):
+        """Boots the firmware, and again after every power cut, until the World ends."""
+        world = self.world
+        while True:
+            now = world.clock.elapsed
+            self._cut_at = next((t for t in self.power_cuts_planned if t > now), None)
+            if self._cut_at is not None and self._cut_at >= world.end_ms:
+                self._cut_at = None
+            self._offset = now
+            self.boots += 1
+            if not self._run_once():
+                return self
+            self.power_cuts.append(world.clock.elapsed)
+            world.pump.record(world.clock.elapsed, 0)
+            world.buzzer.record(world.clock.elapsed, 0)
+            back = min(world.clock.elapsed + REBOOT_MS, world.end_ms)
+            world.take_pin_events(back)  # nobody counts them: the gate is off
+            world.advance_to(back)
+            if back >= world.end_ms:
+                return self
+
+    def _run_once(self):
+        """One boot of the board; True if it ended in a power cut."""
+        cut = False
         to_board_r, to_board_w = os.pipe()
         from_board_r, from_board_w = os.pipe()
         env = dict(os.environ)
         env["MICROPYPATH"] = os.pathsep.join(self.path + [".frozen"])
         env["FEVERGATE_SIM_FDS"] = f"{to_board_r},{from_board_w}"
+        image = self.flash_image()
+        if image is not None:
+            env["FEVERGATE_SIM_FLASH"] = f"{image},{FLASH_BLOCKS}"
         errors = tempfile.TemporaryFile()
         cmd = [
             self.micropython,
@@ -93,6 +158,9 @@ class MicroPythonRuntime:
         self._from = os.fdopen(from_board_r, "rb", buffering=1 << 16)
         try:
             self._serve()
+        except _PowerCut:
+            cut = True
+            proc.kill()
         except (BrokenPipeError, BridgeError) as exc:
             proc.wait(timeout=10)
             errors.seek(0)
@@ -114,7 +182,7 @@ class MicroPythonRuntime:
             errors.seek(0)
             self.stderr = errors.read().decode(errors="replace")
             errors.close()
-        return self
+        return cut
 
     def _read(self, n):
         data = self._from.read(n)
@@ -133,7 +201,7 @@ class MicroPythonRuntime:
             struct.pack(
                 "<BIBBBB",
                 ord("I"),
-                world.clock.start_ticks,
+                world.clock.start_ticks if self.boots == 1 else 0,
                 world.beam_a.value(),
                 world.beam_b.value(),
                 world.tank.value(),
@@ -160,8 +228,11 @@ class MicroPythonRuntime:
             handler()
 
     def _at(self, t_ms):
+        """Board time `t_ms` of this boot, as World time (advanced to it)."""
+        t_ms += self._offset
         if t_ms > self.world.clock.elapsed:
             self.world.advance_to(t_ms)
+        return t_ms
 
     def _on_read(self):
         addr, mem, n, t = _READ.unpack(self._read(7))
@@ -203,7 +274,7 @@ class MicroPythonRuntime:
         data = self._read(n * _SWITCH.size)
         outputs = (self.world.pump, self.world.buzzer)
         for t, which, level in _SWITCH.iter_unpack(data):
-            outputs[which].record(t, level)
+            outputs[which].record(t + self._offset, level)
 
     def _on_switches(self):
         (n,) = struct.unpack("<H", self._read(2))
@@ -211,7 +282,7 @@ class MicroPythonRuntime:
 
     def _on_report(self):
         t, ntx, nout, mem_free, wdt_gap = _DONE.unpack(self._read(_DONE.size))
-        self._at(t)
+        t = self._at(t)
         if ntx:
             self.world.uart.write(self._read(ntx))
         self._apply_switches(nout)
@@ -227,9 +298,13 @@ class MicroPythonRuntime:
         if t >= world.end_ms:
             self._to.write(b"E" + bytes(6))
             return
+        if self._cut_at is not None and t >= self._cut_at:
+            raise _PowerCut()
         if self.pacer is not None:
             self.pacer(t)
         end = min(t + self.slice_ms, world.end_ms)
+        if self._cut_at is not None:
+            end = min(end, self._cut_at)
         events, end = world.take_pin_events(end, limit=_MAX_EVENTS)
         rx = world.uart.rx[:_RX_BYTES]
         del world.uart.rx[: len(rx)]

@@ -5,6 +5,9 @@ UART to its sinks (a capture, the pty), paces virtual time against the wall cloc
 (`realtime_factor` > 0: that many simulated seconds per wall second; 0: as fast as possible),
 feeds bytes the host wrote to the pty into the firmware's UART rx, and runs the firmware until
 the scenario ends. The result holds the World (parts, logs, ground truth) and the timings.
+`flash` (a directory) gives the board a flash filesystem that outlives the run (a littlefs
+image on MicroPython, a plain directory on CPython); `power_cuts` (virtual ms, MicroPython
+only) cut the power at those instants and boot again (see bridge.py).
 """
 
 import sys
@@ -89,6 +92,8 @@ def run_simulation(
     slice_ms=None,
     config=None,
     micropython_path=None,
+    flash=None,
+    power_cuts=(),
 ):
     if runtime not in RUNTIMES:
         raise ValueError("runtime must be one of {}".format(", ".join(RUNTIMES)))
@@ -100,7 +105,11 @@ def run_simulation(
     pacer = Pacer(world, realtime_factor, pty)
     wall0 = time.perf_counter()
     if runtime == "cpython":
+        if power_cuts:
+            raise ValueError("power cuts need the micropython runtime (a process to kill)")
         board = SimBoard(world)
+        if flash is not None:
+            board.use_flash(flash)
         world.hooks.append(pacer.hook)
         gate = _run_cpython(board, config)
         result = SimulationResult(
@@ -116,7 +125,14 @@ def run_simulation(
         # Slices never change what the firmware sees (edges fire at their own instants, I2C is
         # synchronous): long slices when racing, short ones when a human watches or types.
         slice_ms = FAST_SLICE_MS if realtime_factor == 0 and pty is None else WATCH_SLICE_MS
-    bridge = MicroPythonRuntime(world, slice_ms=slice_ms, pacer=pacer.at, path=micropython_path)
+    bridge = MicroPythonRuntime(
+        world,
+        slice_ms=slice_ms,
+        pacer=pacer.at,
+        path=micropython_path,
+        flash=flash,
+        power_cuts=power_cuts,
+    )
     bridge.run()
     return SimulationResult(
         runtime, world, time.perf_counter() - wall0, bridge.hello, bridge=bridge
@@ -129,11 +145,12 @@ def _run_cpython(board, config):
 
     compat.install()
     from gate import Gate
+    from main import open_storage
 
     board.pump.off()
     gate = None
     try:
-        gate = Gate(board, config)
+        gate = Gate(board, config, storage=open_storage(board))
         gate.run()
     except SimulationOver:
         pass
