@@ -11,10 +11,12 @@ the request tag, or REPLY_NO_TAG when the frame was too damaged to read one. Rec
 returns (STATUS, CONFIG, TIME) are written before its REPLY. A refused or bad command changes
 nothing.
 
-Free commands: STATUS, GET_CONFIG, SELF_TEST. All others need the PIN (`KEY_PIN`, 0..PIN_MAX,
-never echoed; PIN_DEFAULT until provisioned). A wrong PIN is refused (REASON_BAD_PIN) and
-counted (`bad_pins` in a row, `bad_pins_total`); the BAD_PIN_LIMIT-th wrong PIN in a row locks
-the PIN commands for LOCK_MS (REASON_LOCKED, whatever PIN is sent); free commands still work.
+BACKLOG and ACK are served by the gate's `backlog` (backlog.py; REPLY_FAILED/REASON_STORAGE
+without a journal). Free commands: STATUS, GET_CONFIG, SELF_TEST, BACKLOG. All others need the
+PIN (`KEY_PIN`, 0..PIN_MAX, never echoed; PIN_DEFAULT until provisioned). A wrong PIN is
+refused (REASON_BAD_PIN) and counted (`bad_pins` in a row, `bad_pins_total`); the
+BAD_PIN_LIMIT-th wrong PIN in a row locks the PIN commands for LOCK_MS (REASON_LOCKED, whatever
+PIN is sent); free commands still work.
 
 Settings: config.SETTINGS keys through `Config.set` (range and cross-setting rules), then
 persisted through the injected `settings_store` (None: no persistence) and echoed as a CONFIG
@@ -159,6 +161,7 @@ class Commands:
         self._control = None
         self._beam = None
         self._status = None
+        self.backlog = None  # a backlog.Backlog when the gate has a journal
         self._uptime_s = 0
         self._tag = 0
         self._command = 0
@@ -381,6 +384,11 @@ class Commands:
             self._do_get_config(key)
         elif command == protocol.CMD_SELF_TEST:
             self._do_self_test()
+        elif command == protocol.CMD_BACKLOG:
+            self._do_backlog(key, value)
+        elif command == protocol.CMD_ACK:
+            if self._pin_ok(now, pin):
+                self._do_ack(value)
         elif command < protocol.CMD_STATUS or command > protocol.CMD_SET_EMISSIVITY:
             self._refuse(protocol.REASON_UNKNOWN_COMMAND)
         elif not self._pin_ok(now, pin):
@@ -399,6 +407,30 @@ class Commands:
             self._do_reset_counters()
         else:
             self._do_set_emissivity(value)
+
+    # -- the journal backlog (backlog.py) --
+
+    def _do_backlog(self, key, value):
+        backlog = self.backlog
+        if backlog is None:
+            self._reply(_FAILED, protocol.REASON_STORAGE)
+        elif not backlog.start(key, value, self._tag):
+            self._refuse(protocol.REASON_UNKNOWN_KEY)
+        else:
+            self._reply(_STARTED, _NONE)
+
+    def _do_ack(self, value):
+        backlog = self.backlog
+        if backlog is None:
+            self._reply(_FAILED, protocol.REASON_STORAGE)
+            return
+        try:
+            backlog.acknowledge(value)
+        except OSError:
+            self.storage_errors += 1
+            self._reply(_FAILED, protocol.REASON_STORAGE)
+            return
+        self._reply(_OK, _NONE)
 
     # -- free commands --
 

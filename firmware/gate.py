@@ -13,13 +13,15 @@ counters (people today and in total, out, fevers, re-measures) every COMMIT_MS w
 changed. A flush or commit does file I/O and allocates a little: a few ticks a minute, not
 the per-tick path. A boot after a session that never shut down says RESET_POWER_CUT in its
 BOOT record; records the journal had to delete before they were downloaded are reported as
-FAULT_JOURNAL_LOSS, a storage failure as FAULT_STORAGE.
+FAULT_JOURNAL_LOSS, a storage failure as FAULT_STORAGE. A backlog download (backlog.py) uses
+what the tick's UART budget leaves after the live records.
 """
 
 from micropython import const
 
 import persist
 import protocol
+from backlog import Backlog
 from beam import BeamCounter
 from commands import Commands
 from config import Config
@@ -91,6 +93,10 @@ class Gate:
         )
         self.control = Control(cfg, self.writer, settle_ms)
         self.commands.attach(self.sensor, self.control, self.beam, self._status)
+        self.backlog = None
+        if self.journal is not None:
+            self.backlog = Backlog(self.journal, self.writer)
+            self.commands.backlog = self.backlog
         # Bytes the UART moves in one tick at 8N1 (10 bits a byte); frames beyond wait their turn.
         self._tx_budget = board.UART_BAUD * cfg.tick_ms // 10_000
         self._pump = 0
@@ -198,7 +204,10 @@ class Gate:
             self._status()
         if self.storage is not None:
             self._housekeeping(now)
-        self.writer.drain(self.board.uart, self._tx_budget)
+        sent = self.writer.drain(self.board.uart, self._tx_budget)
+        backlog = self.backlog
+        if backlog is not None and backlog.active:
+            backlog.pump(self.board.uart, self._tx_budget - sent)
 
     # -- flash: journal flushes and counter commits, a few ticks a minute --
 

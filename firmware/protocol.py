@@ -35,6 +35,7 @@ STATUS = const(5)
 TIME = const(6)
 CONFIG = const(7)
 REPLY = const(8)
+REPLAY = const(9)  # a journaled record sent again on request: see REPLAY below
 
 BOOT_FORMAT = "<BHIBIHI"
 BOOT_SIZE = const(18)
@@ -90,7 +91,14 @@ RECORDS = (
 )
 MAX_PAYLOAD = const(31)  # STATUS, the longest record
 # COBS of fewer than 254 bytes adds exactly one byte: a frame is payload + CRC + 1 + delimiter.
-MAX_FRAME = const(35)  # on the wire, delimiter included
+MAX_FRAME = const(35)  # a record on the wire, delimiter included
+
+# -- REPLAY: not a record of its own but an envelope (firmware/backlog.py). Payload: byte0
+# (VERSION << 5 | REPLAY), u16 boot, then the journaled record's payload (header + body);
+# CRC and COBS as any frame. No seq of its own: live sequence numbers never see it.
+REPLAY_HEAD_FORMAT = "<BH"
+REPLAY_HEAD_SIZE = const(3)
+MAX_REPLAY_FRAME = const(38)  # the longest frame of all on the wire, delimiter included
 
 # -- PASSAGE flags byte --
 FLAGS_VERDICT_MASK = const(0x0F)
@@ -167,6 +175,9 @@ CMD_BUZZER_TEST = const(7)  # PIN: plays every buzzer pattern once
 CMD_SELF_TEST = const(8)  # free: sensor identity, config register, plausible ambient
 CMD_RESET_COUNTERS = const(9)  # PIN: people/fever/remeasure/sensor-error counters to 0
 CMD_SET_EMISSIVITY = const(10)  # PIN: value = emissivity word (65535 = 1.0), EEPROM 0x24
+CMD_BACKLOG = const(12)  # free: key 0 from the acknowledged position, 1 from value = boot<<16|seq;
+# REPLY_STARTED, REPLAY frames, CONFIG KEY_BACKLOG_SENT and KEY_JOURNAL_DROPPED, final REPLY
+CMD_ACK = const(13)  # PIN: value = boot << 16 | seq: the host stored everything up to there
 
 # -- REPLY `status` --
 REPLY_OK = const(0)
@@ -207,6 +218,8 @@ KEY_CAL_REFERENCE = const(202)  # reference temperature of the last calibration,
 KEY_CAL_DAY = const(203)  # day of the last calibration, days since 1970-01-01 (0: unknown)
 KEY_EMISSIVITY = const(204)  # the sensor's emissivity word (read-only via SET_CONFIG)
 KEY_BAD_PINS = const(205)  # wrong PINs since boot
+KEY_BACKLOG_SENT = const(210)  # REPLAY frames the finished download sent
+KEY_JOURNAL_DROPPED = const(211)  # records the journal deleted unacknowledged since boot
 KEY_ALL = const(255)
 
 PIN_MAX = const(999999999)  # PINs are 0..PIN_MAX (fit within +-2**30)

@@ -1,0 +1,143 @@
+"""The Gate with its flash storage (storage.py): boot count, power-cut boots, persisted
+counters, every record journaled, journal losses reported. Both interpreters."""
+
+import persist
+import protocol
+from commands import cobs_decode_in_place
+from fakes_board import FakeBoard, raw_from_cc
+from flashdev import scratch_dir
+from gate import COMMIT_MS, FLUSH_MS, Gate
+from storage import Storage
+
+TICK = 10
+
+
+def advance(board, gate, ms):
+    for _ in range(ms // TICK):
+        board.now += TICK
+        gate.step(board.now)
+
+
+def walk_in(board, gate):
+    board.i2c.object_raw = raw_from_cc(3620)
+    board.beam_a.drive(0)
+    advance(board, gate, 200)
+    board.beam_a.drive(1)
+    advance(board, gate, 600)
+    board.beam_b.drive(0)
+    advance(board, gate, 200)
+    board.beam_b.drive(1)
+    board.i2c.object_raw = raw_from_cc(2200)
+    advance(board, gate, 300)
+
+
+def boot(root, **kw):
+    board = FakeBoard()
+    gate = Gate(board, storage=Storage.open(root, **kw))
+    gate.step(board.now)
+    return board, gate
+
+
+def records(board):
+    """(type, payload) of every frame the board's UART sent."""
+    data = board.uart.data[: board.uart.written]
+    out = []
+    start = 0
+    for i in range(len(data)):
+        if data[i] == 0:
+            buf = bytearray(data[start:i])
+            n = cobs_decode_in_place(buf, len(buf))
+            out.append((buf[0] & 0x1F, bytes(buf[: n - 2])))
+            start = i + 1
+    return out
+
+
+def boot_record(board):
+    kind, payload = records(board)[0]
+    assert kind == protocol.BOOT
+    return payload[7], payload[12] | payload[13] << 8  # reset_cause, boot_count
+
+
+def test_every_boot_counts_one_more_and_says_so_in_the_boot_record():
+    root = scratch_dir()
+    board, gate = boot(root)
+    assert boot_record(board)[1] == 1
+    gate.shutdown()
+    board, gate = boot(root)
+    assert boot_record(board)[1] == 2
+
+
+def test_a_boot_after_a_session_that_never_shut_down_is_a_power_cut():
+    root = scratch_dir()
+    boot(root)  # and the power goes
+    board, gate = boot(root)
+    assert boot_record(board)[0] == protocol.RESET_POWER_CUT
+
+
+def test_a_boot_after_a_clean_shutdown_is_a_plain_power_on():
+    root = scratch_dir()
+    board, gate = boot(root)
+    gate.shutdown()
+    board, gate = boot(root)
+    assert boot_record(board)[0] == protocol.RESET_POWER_ON
+
+
+def test_counted_people_are_committed_and_found_by_the_next_boot():
+    root = scratch_dir()
+    board, gate = boot(root)
+    walk_in(board, gate)
+    walk_in(board, gate)
+    advance(board, gate, COMMIT_MS)
+    state = persist.Persist(root + "/state")
+    state.load()
+    assert state.get("people_in_total") == 2
+    assert state.get("people_in_today") == 2
+
+
+def test_counters_not_yet_committed_are_the_last_committed_values_after_a_cut():
+    root = scratch_dir()
+    board, gate = boot(root)
+    walk_in(board, gate)
+    advance(board, gate, COMMIT_MS)
+    walk_in(board, gate)  # power cut before the next commit
+    state = persist.Persist(root + "/state")
+    state.load()
+    assert state.get("people_in_total") == 1
+
+
+def test_every_record_sent_is_in_the_journal_after_a_flush():
+    root = scratch_dir()
+    board, gate = boot(root)
+    walk_in(board, gate)
+    advance(board, gate, FLUSH_MS)
+    assert gate.journal.pending == 0
+    assert gate.journal.appended == gate.writer.sent
+
+
+def test_records_the_journal_deleted_before_a_download_are_reported_as_a_loss():
+    root = scratch_dir()
+    board, gate = boot(root, segment_bytes=80, max_segments=2)
+    for _ in range(12):
+        walk_in(board, gate)
+        gate.flush_journal(board.now)
+    advance(board, gate, TICK)
+    losses = [
+        p
+        for kind, p in records(board)
+        if kind == protocol.FAULT and p[7] == protocol.FAULT_JOURNAL_LOSS
+    ]
+    assert losses
+    assert gate.journal_lost == gate.journal.dropped_records > 0
+
+
+def test_the_gate_runs_without_a_filesystem_and_reports_it():
+    board = FakeBoard()
+    not_a_directory = scratch_dir() + "/a_file"
+    with open(not_a_directory, "w") as f:
+        f.write("x")
+    storage = Storage.open(not_a_directory)
+    gate = Gate(board, storage=storage)
+    walk_in(board, gate)
+    faults = [p for kind, p in records(board) if kind == protocol.FAULT]
+    assert faults[0][7] == protocol.FAULT_STORAGE
+    assert gate.control.people_in == 1
