@@ -19,8 +19,9 @@ Wire format (little endian), board -> shim:
   'O' n:u16 n*(t:u32 which level)   switches sent early (log full); which: 0 pump, 1 buzzer
   'D' t:u32 ntx:u16 nout:u16 mem_free:u32 wdt_gap:u32, tx bytes, switches   slice done
   'F' as 'D'                final report after the shim said end; the board then exits
+  'G' timeout:u32           the watchdog is armed (a transfer that hangs ends in its reset)
 shim -> board:
-  'I' start_ticks:u32 beam_a beam_b tank pad   initial levels
+  'I' start_ticks:u32 beam_a beam_b tank cause   initial levels, protocol.RESET_* of this boot
   'S' dur:u16 nev:u16 nrx:u16, nev*(offset:u16 which level), nrx bytes   which 0 A, 1 B, 2 tank
   'E' + 6 pad bytes          end of the simulation: sleep_ms raises SystemExit
 
@@ -222,6 +223,7 @@ class Board:
         self.beam_a = _Pin(m[5])
         self.beam_b = _Pin(m[6])
         self.tank_ok = _Pin(m[7])
+        self._reset_cause = m[8] or 1  # protocol.RESET_POWER_ON unless the shim says
         self._pins = (self.beam_a, self.beam_b, self.tank_ok)
         self.pump = _Signal(self, 0)
         self.buzzer = _Signal(self, 1)
@@ -291,10 +293,14 @@ class Board:
 
     def watchdog(self, timeout_ms):
         self._last_feed = self._t
+        m = self._msg
+        m[0] = 0x47  # 'G'
+        self._put_u32(m, 1, timeout_ms)
+        self._out.write(m, 0, 5)
         return _Watchdog(self, timeout_ms)
 
     def reset_cause(self):
-        return 1  # protocol.RESET_POWER_ON: every simulation starts from power on
+        return self._reset_cause
 
     def mem_free(self):
         return gc.mem_free()

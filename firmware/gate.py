@@ -34,7 +34,7 @@ _UPTIME_WRAP_CS = const(1 << 30)
 _SETTLE_UNKNOWN_MS = const(650)  # the slowest factory setting (medical DCI) if 0x25 is unreadable
 _FAILS_BEFORE_RECOVERY = const(3)
 _RECOVERY_BACKOFF_MAX_MS = const(8000)
-_WATCHDOG_MS = const(5000)
+WATCHDOG_MS = const(5000)
 FLUSH_RECORDS = const(16)
 FLUSH_MS = const(5000)
 COMMIT_MS = const(10000)
@@ -48,8 +48,11 @@ _DAY = const(7)
 
 
 class Gate:
-    def __init__(self, board, config=None, boot_count=0, settings_store=None, storage=None):
+    def __init__(
+        self, board, config=None, boot_count=0, settings_store=None, storage=None, watchdog=None
+    ):
         self.board = board
+        self._wdt = watchdog  # armed by main.py before the first flash or bus access
         self.config = config if config is not None else Config()
         self.writer = RecordWriter()
         self.storage = storage
@@ -75,8 +78,12 @@ class Gate:
         self.uptime_s = 0
         self.writer.t_cs = 0
         self.writer.boot(cause, boot_count, board.device_id() & 0xFFFFFFFF, protocol.FW_VERSION)
+        if cause == protocol.RESET_WATCHDOG:
+            self.writer.fault(protocol.FAULT_WATCHDOG, 1, 0)  # the last session hung
         if storage is not None and storage.failed:
             self.writer.fault(protocol.FAULT_STORAGE, 1, storage.failed)
+        if self.journal is not None:
+            self.journal.flush()  # the boot is on flash even if what follows hangs
         # service commands; loads the persisted settings before anything below reads them
         self.commands = Commands(board.uart, self.writer, self.config, settings_store)
         settle_ms = self._read_settle_ms()
@@ -294,7 +301,7 @@ class Gate:
         """The forever loop (or max_ticks ticks): fixed period, watchdog fed every tick."""
         board = self.board
         period = self.config.tick_ms
-        wdt = board.watchdog(_WATCHDOG_MS)
+        wdt = self._wdt if self._wdt is not None else board.watchdog(WATCHDOG_MS)
         due = board.ticks_ms()
         try:
             while max_ticks != 0:

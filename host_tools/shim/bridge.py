@@ -14,6 +14,11 @@ the process there (SIGKILL: nothing more reaches the flash, the UART or the outp
 and buzzer drop to off), keep the board unpowered for REBOOT_MS (walkers pass uncounted), and
 start the firmware again on the same flash. Board times are per boot; the shim adds the boot's
 start to map them onto the World's clock.
+
+Watchdog: the board says when it arms its watchdog ('G'). An I2C transfer that starts while the
+World's bus hangs (fault bus-hang) never returns: the board is reset by its watchdog at the
+transfer's instant plus the timeout (the outputs drop to off, as a reset leaves the pins), and
+boots again with reset cause RESET_WATCHDOG. Without an armed watchdog that is a BridgeError.
 """
 
 import errno
@@ -38,8 +43,16 @@ FLASH_IMAGE = "flash.img"
 REBOOT_MS = 1500  # power back and the firmware booted again
 
 
+RESET_POWER_ON = 1  # protocol.RESET_* told to the board at boot
+RESET_WATCHDOG = 2
+
+
 class _PowerCut(Exception):
     """The virtual instant of a power cut was reached."""
+
+
+class _WatchdogReset(Exception):
+    """An I2C transfer hung (fault bus-hang): the board's watchdog resets it at args[0]."""
 
 
 class BridgeError(RuntimeError):
@@ -90,6 +103,9 @@ class MicroPythonRuntime:
         self.boots = 0
         self._offset = 0  # World time of this boot's board time 0
         self._cut_at = None
+        self._reset_cause = RESET_POWER_ON
+        self.watchdog_ms = 0  # armed timeout of this boot's watchdog (0: none)
+        self.watchdog_resets = []  # virtual instants the watchdog reset the board
 
     def flash_image(self):
         """The flash image path (created erased the first time), or None without flash."""
@@ -112,9 +128,16 @@ class MicroPythonRuntime:
                 self._cut_at = None
             self._offset = now
             self.boots += 1
-            if not self._run_once():
+            self.watchdog_ms = 0
+            ended = self._run_once()
+            if ended == "end":
                 return self
-            self.power_cuts.append(world.clock.elapsed)
+            if ended == "watchdog":
+                self.watchdog_resets.append(world.clock.elapsed)
+                self._reset_cause = RESET_WATCHDOG
+            else:
+                self.power_cuts.append(world.clock.elapsed)
+                self._reset_cause = RESET_POWER_ON
             world.pump.record(world.clock.elapsed, 0)
             world.buzzer.record(world.clock.elapsed, 0)
             back = min(world.clock.elapsed + REBOOT_MS, world.end_ms)
@@ -124,8 +147,8 @@ class MicroPythonRuntime:
                 return self
 
     def _run_once(self):
-        """One boot of the board; True if it ended in a power cut."""
-        cut = False
+        """One boot of the board: how it ended, "end", "cut" or "watchdog"."""
+        ended = "end"
         to_board_r, to_board_w = os.pipe()
         from_board_r, from_board_w = os.pipe()
         env = dict(os.environ)
@@ -159,10 +182,19 @@ class MicroPythonRuntime:
         try:
             self._serve()
         except _PowerCut:
-            cut = True
+            ended = "cut"
             proc.kill()
+        except _WatchdogReset as reset:
+            ended = "watchdog"
+            proc.kill()
+            self.world.take_pin_events(reset.args[0])  # nobody saw them: the loop hung
+            self.world.advance_to(min(reset.args[0], self.world.end_ms))
         except (BrokenPipeError, BridgeError) as exc:
-            proc.wait(timeout=10)
+            try:
+                proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # alive and waiting for an answer that will not come
+                proc.wait()
             errors.seek(0)
             self.stderr = errors.read().decode(errors="replace")
             raise BridgeError(f"{exc}\nmicropython said:\n{self.stderr}") from None
@@ -182,7 +214,7 @@ class MicroPythonRuntime:
             errors.seek(0)
             self.stderr = errors.read().decode(errors="replace")
             errors.close()
-        return cut
+        return ended
 
     def _read(self, n):
         data = self._from.read(n)
@@ -205,7 +237,7 @@ class MicroPythonRuntime:
                 world.beam_a.value(),
                 world.beam_b.value(),
                 world.tank.value(),
-                0,
+                self._reset_cause,
             )
         )
         self._slice_end = 0
@@ -216,6 +248,7 @@ class MicroPythonRuntime:
             b"T": self._on_tx,
             b"O": self._on_switches,
             b"D": self._on_done,
+            b"G": self._on_watchdog,
         }
         while True:
             kind = self._read(1)
@@ -234,9 +267,19 @@ class MicroPythonRuntime:
             self.world.advance_to(t_ms)
         return t_ms
 
+    def _on_watchdog(self):
+        (self.watchdog_ms,) = struct.unpack("<I", self._read(4))
+
+    def _check_hang(self, t):
+        if self.world.bus_hangs_at(t):
+            if not self.watchdog_ms:
+                raise BridgeError("an I2C transfer hung and the board has no watchdog")
+            raise _WatchdogReset(t + self.watchdog_ms)
+
     def _on_read(self):
         addr, mem, n, t = _READ.unpack(self._read(7))
-        self._at(t)
+        t = self._at(t)
+        self._check_hang(t)
         self.i2c_requests += 1
         buf = bytearray(n)
         try:
@@ -250,7 +293,8 @@ class MicroPythonRuntime:
     def _on_write(self):
         addr, mem, n, t = _READ.unpack(self._read(7))
         data = self._read(n)
-        self._at(t)
+        t = self._at(t)
+        self._check_hang(t)
         self.i2c_requests += 1
         try:
             self.world.i2c.writeto_mem(addr, mem, data)

@@ -13,6 +13,8 @@
 | uart-drop     | probability that a transmitted byte is lost on the wire           | 0.001   |
 | uart-corrupt  | probability that a transmitted byte arrives with a flipped bit    | 0.001   |
 | tank-empty    | seconds the tank reads empty (once, from 50 % of the run)         | 60      |
+| bus-hang      | seconds the I2C bus hangs (once, from 40 % of the run): a transfer | 30      |
+|               | started then never returns; MicroPython runtime only              |         |
 
 The first stuck-bus lock-up comes at 20 % of the run.
 """
@@ -27,6 +29,7 @@ DEFAULTS = {
     "uart-drop": 0.001,
     "uart-corrupt": 0.001,
     "tank-empty": 60.0,
+    "bus-hang": 30.0,
 }
 
 

@@ -165,6 +165,15 @@ class SimOutput:
     def switches(self):
         return len(self.log)
 
+    def is_on_at(self, t_ms):
+        """The level from the last switch at or before `t_ms` (off before any)."""
+        level = 0
+        for t, switched in self.log:
+            if t > t_ms:
+                break
+            level = switched
+        return bool(level)
+
     def on_ms(self, until_ms=None):
         """Total on time up to `until_ms` (default: now), counting a run still in progress."""
         total = self.on_ms_total

@@ -67,6 +67,7 @@ class World:
             drop_rate=self.faults.rate("uart-drop"),
             corrupt_rate=self.faults.rate("uart-corrupt"),
         )
+        self.bus_hang = None  # (start, end) virtual ms of an I2C hang (fault bus-hang)
         self.timeline = self._build_timeline()
         self._next = 0
         self._next_pin = 0
@@ -109,6 +110,9 @@ class World:
             while t < end:
                 events.append((t, BUS_STUCK, 1))
                 t += int(faults.rate("stuck-bus") * 1000)
+        if "bus-hang" in faults:
+            start = int(end * 0.4)
+            self.bus_hang = (start, start + int(faults.rate("bus-hang") * 1000))
         order = {BEAM_A: 1, BEAM_B: 1, TANK: 1, TARGET: 0, AMBIENT: 0, BUS_STUCK: 0}
         indexed = [(t, order[k], i, k, v) for i, (t, k, v) in enumerate(events)]
         indexed.sort()
@@ -143,6 +147,10 @@ class World:
             clock.advance_to(t_ms)
         for hook in self.hooks:
             hook(self)
+
+    def bus_hangs_at(self, t_ms):
+        """True if an I2C transfer started at `t_ms` never returns (fault bus-hang)."""
+        return self.bus_hang is not None and self.bus_hang[0] <= t_ms < self.bus_hang[1]
 
     def take_pin_events(self, t_end, limit=None):
         """Pin events before t_end not yet taken, for the bridge: ([(t_ms, kind, level)], end).
