@@ -162,6 +162,8 @@ class Commands:
         self._beam = None
         self._status = None
         self.backlog = None  # a backlog.Backlog when the gate has a journal
+        self.boot_count = 0  # the identity STATUS and BACKLOG send (set by the Gate)
+        self.device_id = 0
         self._uptime_s = 0
         self._tag = 0
         self._command = 0
@@ -417,6 +419,7 @@ class Commands:
         elif not backlog.start(key, value, self._tag):
             self._refuse(protocol.REASON_UNKNOWN_KEY)
         else:
+            self._send_identity()
             self._reply(_STARTED, _NONE)
 
     def _do_ack(self, value):
@@ -440,7 +443,18 @@ class Commands:
         writer.config(protocol.KEY_CAL_REFERENCE, self.cal_reference_cc)
         writer.config(protocol.KEY_CAL_DAY, self.cal_day)
 
+    def _send_identity(self):
+        """Which boot of which device this is: a host that connected long after the BOOT
+        record learns what the live records belong to."""
+        writer = self._writer
+        writer.config(protocol.KEY_BOOT_COUNT, self.boot_count & 0xFFFF)
+        device_id = self.device_id & 0xFFFFFFFF
+        writer.config(
+            protocol.KEY_DEVICE_ID, device_id - (1 << 32) if device_id >> 31 else device_id
+        )
+
     def _do_status(self):
+        self._send_identity()
         if self._status is not None:
             self._status()
         self._send_calibration()

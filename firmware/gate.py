@@ -100,6 +100,8 @@ class Gate:
         )
         self.control = Control(cfg, self.writer, settle_ms)
         self.commands.attach(self.sensor, self.control, self.beam, self._status)
+        self.commands.boot_count = boot_count
+        self.commands.device_id = board.device_id()
         self.backlog = None
         if self.journal is not None:
             self.backlog = Backlog(self.journal, self.writer)

@@ -220,6 +220,8 @@ KEY_EMISSIVITY = const(204)  # the sensor's emissivity word (read-only via SET_C
 KEY_BAD_PINS = const(205)  # wrong PINs since boot
 KEY_BACKLOG_SENT = const(210)  # REPLAY frames the finished download sent
 KEY_JOURNAL_DROPPED = const(211)  # records the journal deleted unacknowledged since boot
+KEY_BOOT_COUNT = const(212)  # this boot's number (BOOT boot_count): STATUS and BACKLOG send it
+KEY_DEVICE_ID = const(213)  # the BOOT device_id as i32 (the host takes it mod 2**32)
 KEY_ALL = const(255)
 
 PIN_MAX = const(999999999)  # PINs are 0..PIN_MAX (fit within +-2**30)

@@ -162,12 +162,28 @@ def test_bad_frames_are_counted():
 # -- free commands --
 
 
-def test_status_sends_a_status_record_and_the_calibration():
+def test_status_sends_the_identity_a_status_record_and_the_calibration():
     rig = Rig()
     rig.send(p.CMD_STATUS)
     assert rig.writer.statuses == 1
     keys = [c[0] for c in rig.writer.configs]
-    assert keys == [p.KEY_CAL_OFFSET, p.KEY_CAL_REFERENCE, p.KEY_CAL_DAY]
+    assert keys == [
+        p.KEY_BOOT_COUNT,
+        p.KEY_DEVICE_ID,
+        p.KEY_CAL_OFFSET,
+        p.KEY_CAL_REFERENCE,
+        p.KEY_CAL_DAY,
+    ]
+
+
+def test_the_identity_carries_a_device_id_above_2_31_as_its_i32_pattern():
+    rig = Rig()
+    rig.cmds.boot_count = 70000
+    rig.cmds.device_id = 0xDEADBEEF
+    rig.send(p.CMD_STATUS)
+    identity = dict(rig.writer.configs[:2])
+    assert identity[p.KEY_BOOT_COUNT] == 70000 & 0xFFFF
+    assert identity[p.KEY_DEVICE_ID] & 0xFFFFFFFF == 0xDEADBEEF
 
 
 def test_status_needs_no_pin_even_when_locked():
