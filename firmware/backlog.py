@@ -28,8 +28,8 @@ from frame import cobs_encode_into, crc16
 
 FRAMES_PER_TICK = const(4)
 MAX_STEPS = const(8)
-BACKLOG_UNACKNOWLEDGED = const(0)
-BACKLOG_FROM = const(1)
+BACKLOG_UNACKNOWLEDGED = protocol.BACKLOG_UNACKNOWLEDGED
+BACKLOG_FROM = protocol.BACKLOG_FROM
 
 _REPLAY_HEAD = const(3)  # byte0 + u16 boot
 _ENTRY = const(64)  # a journal frame: payload + CRC of one record

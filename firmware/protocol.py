@@ -178,6 +178,8 @@ CMD_SET_EMISSIVITY = const(10)  # PIN: value = emissivity word (65535 = 1.0), EE
 CMD_BACKLOG = const(12)  # free: key 0 from the acknowledged position, 1 from value = boot<<16|seq;
 # REPLY_STARTED, REPLAY frames, CONFIG KEY_BACKLOG_SENT and KEY_JOURNAL_DROPPED, final REPLY
 CMD_ACK = const(13)  # PIN: value = boot << 16 | seq: the host stored everything up to there
+BACKLOG_UNACKNOWLEDGED = const(0)  # CMD_BACKLOG key: from the acknowledged position
+BACKLOG_FROM = const(1)  # CMD_BACKLOG key: from the (boot, seq) in value
 
 # -- REPLY `status` --
 REPLY_OK = const(0)

@@ -3,9 +3,11 @@
 `decode_frame` checks one COBS frame (COBS, length, CRC-16/CCITT-FALSE, version, type, size)
 and returns an Event; `StreamDecoder.feed` splits a byte stream on the 0x00 delimiter, never
 raises, resynchronises at the next delimiter after any damage, and adds GAP (sequence numbers
-missing) and NEW_BOOT (a BOOT record, or t_cs going backwards) events just before the record that
-reveals them. `encode_record` is the host's encoder (tests, simulator). The wire format comes
-from firmware/protocol.py; docs/PROTOCOL.md is the specification.
+missing) and NEW_BOOT (a BOOT record, or t_cs going backwards) events just before the record
+that reveals them. A REPLAY frame (a journaled record sent again by a backlog download) is a
+REPLAY event holding the journaled record and its `boot`; it does not touch the live sequence.
+`encode_record` is the host's encoder (tests, simulator). The wire format comes from
+firmware/protocol.py; docs/PROTOCOL.md is the specification.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ __all__ = [
     "decode_frame",
     "encode_record",
     "encode_payload",
+    "encode_replay",
     "record_to_dict",
     "StreamDecoder",
     "TYPE_NAMES",
@@ -47,6 +50,7 @@ class Status(enum.Enum):
     UNSUPPORTED_VERSION = "UNSUPPORTED_VERSION"
     GAP = "GAP"
     NEW_BOOT = "NEW_BOOT"
+    REPLAY = "REPLAY"  # a journaled record sent again (Event.record, Event.boot)
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class Event:
     raw: bytes
     lost: int = 0
     detail: str = ""
+    boot: int | None = None  # REPLAY: the boot (mod 2**16) the journaled record belongs to
 
 
 def _names(prefix: str) -> dict[int, str]:
@@ -89,12 +94,16 @@ _UNKNOWN_TYPE = Status.UNKNOWN_TYPE
 _UNSUPPORTED_VERSION = Status.UNSUPPORTED_VERSION
 _GAP = Status.GAP
 _NEW_BOOT = Status.NEW_BOOT
+_REPLAY = Status.REPLAY
+_REPLAY_TYPE = protocol.REPLAY
+_REPLAY_HEAD = protocol.REPLAY_HEAD_SIZE
 
 _VERSION = protocol.VERSION
 _SHIFT = protocol.VERSION_SHIFT
 _MIN_PAYLOAD = protocol.HEADER_SIZE + protocol.CRC_SIZE
 # The longest COBS frame (delimiter excluded) of any known record; longer is a framing error.
 _MAX_FRAME = protocol.MAX_FRAME - 1
+_MAX_ANY_FRAME = protocol.MAX_REPLAY_FRAME - 1  # a REPLAY envelope around the longest record
 _RAW_KEEP = 64  # bytes of an overlong frame kept in Event.raw
 _GC_PAUSE_FRAMES = 256
 _T_WRAP_MASK = protocol.T_CS_WRAP - 1
@@ -119,7 +128,9 @@ def _record(type_name: str, seq: int, t_cs: int, fields: dict) -> Record:
     return record
 
 
-def _event(status: Status, record: Record | None, raw: bytes, lost=0, detail="") -> Event:
+def _event(
+    status: Status, record: Record | None, raw: bytes, lost=0, detail="", boot=None
+) -> Event:
     event = _new(Event)
     d = event.__dict__
     d["status"] = status
@@ -129,6 +140,8 @@ def _event(status: Status, record: Record | None, raw: bytes, lost=0, detail="")
         d["lost"] = lost
     if detail:
         d["detail"] = detail
+    if boot is not None:
+        d["boot"] = boot
     return event
 
 
@@ -179,7 +192,7 @@ del _type, _name, _fmt, _size, _fields, _spec
 def _decode(frame: bytes) -> Event:
     """One frame (COBS, no delimiter) to an OK or error Event; no GAP or NEW_BOOT here."""
     n = len(frame)
-    if n > _MAX_FRAME:
+    if n > _MAX_ANY_FRAME:
         raw = frame if n <= _RAW_KEEP else frame[:_RAW_KEEP]
         return _event(
             _FRAMING_ERROR, None, raw, 0, f"frame of {n} bytes is longer than any record"
@@ -198,10 +211,12 @@ def _decode(frame: bytes) -> Event:
     byte0 = payload[0]
     if byte0 >> _SHIFT != _VERSION:
         return _event(_UNSUPPORTED_VERSION, None, frame, 0, f"version {byte0 >> _SHIFT}")
+    if byte0 & 0x1F == _REPLAY_TYPE:
+        return _decode_replay(payload, frame)
     spec = _SPECS[byte0 & 0x1F]
     if spec is None:
         return _event(_UNKNOWN_TYPE, None, frame, 0, f"type {byte0 & 0x1F}")
-    if m - 2 != spec.size:
+    if n > _MAX_FRAME or m - 2 != spec.size:
         return _event(
             _FRAMING_ERROR,
             None,
@@ -211,6 +226,29 @@ def _decode(frame: bytes) -> Event:
         )
     values = spec.unpack(payload)
     return _event(_OK, _record(spec.name, values[1], values[2], spec.build(values)), frame)
+
+
+def _decode_replay(payload: bytes, frame: bytes) -> Event:
+    """A REPLAY envelope whose CRC and version were checked: the journaled record inside."""
+    inner = payload[_REPLAY_HEAD:-2]
+    if not inner or inner[0] >> _SHIFT != _VERSION:
+        return _event(_FRAMING_ERROR, None, frame, 0, "REPLAY without a record inside")
+    spec = _SPECS[inner[0] & 0x1F]
+    if spec is None:
+        return _event(_UNKNOWN_TYPE, None, frame, 0, f"replayed type {inner[0] & 0x1F}")
+    if len(inner) != spec.size:
+        detail = f"replayed {spec.name} of {len(inner)} bytes, expected {spec.size}"
+        return _event(_FRAMING_ERROR, None, frame, 0, detail)
+    values = spec.unpack(inner)
+    record = _record(spec.name, values[1], values[2], spec.build(values))
+    return _event(_REPLAY, record, frame, 0, "", payload[1] | payload[2] << 8)
+
+
+def encode_replay(boot: int, record_payload: bytes) -> bytes:
+    """The wire bytes of a REPLAY frame around a record's payload (tests, simulator)."""
+    payload = struct.pack(protocol.REPLAY_HEAD_FORMAT, _REPLAY_BYTE0, boot & 0xFFFF)
+    payload += record_payload
+    return cobs.encode(payload + crc_hqx(payload, 0xFFFF).to_bytes(2, "big")) + b"\x00"
 
 
 def decode_frame(frame: bytes) -> Event:
@@ -438,3 +476,4 @@ class StreamDecoder:
 
 
 _BOOT_SPEC = _SPECS[protocol.BOOT]
+_REPLAY_BYTE0 = (protocol.VERSION << protocol.VERSION_SHIFT) | protocol.REPLAY

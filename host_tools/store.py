@@ -9,7 +9,15 @@ t_cs never change, so reading the same stream again stores nothing new (INSERT O
 
 wall_time (Unix seconds) comes from the boot's TIME record if one arrived before the record,
 else from the laptop's clock at reception when the caller passes `received_at`, else NULL
-(a capture file read later has no reception time).
+(a capture file read later has no reception time). `fill_wall_times()` later gives the rows of
+a boot still without one the time its TIME record implies (uptime runs on within a boot).
+
+A host that connects long after the BOOT record learns the device and boot from the CONFIG
+records KEY_DEVICE_ID and KEY_BOOT_COUNT that STATUS and BACKLOG answers carry. REPLAY events
+(records downloaded from the gate's journal, docs/PROTOCOL.md) are stored under the boot they
+carry, with the time of that boot's replayed TIME record when one came before them; the same
+record received live and replayed is stored once. `gaps()` lists the sequence numbers missing
+from a stored boot.
 
 APIs for other tools: `Store(path).ingest(events, received_at=None)`, `ingest_bytes(db, data)`,
 and `Tracker`, which follows device, boot and time anchor through a stream of events.
@@ -63,6 +71,11 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_by_time ON records (wall_time);
 CREATE INDEX IF NOT EXISTS records_by_type ON records (type, wall_time);
+CREATE TABLE IF NOT EXISTS sync_state (
+    device_id INTEGER PRIMARY KEY,       -- the gate
+    boot      INTEGER NOT NULL,          -- the last record of its journal downloaded in
+    seq       INTEGER NOT NULL           -- an unbroken run: the next sync resumes after it
+);
 """
 
 _INSERT = (
@@ -78,6 +91,7 @@ class Tracker:
         self.device_id = DEVICE_UNKNOWN
         self.boot = BOOT_UNKNOWN
         self._anchor: tuple[int, int] | None = None  # (unix_s, t_cs) of the boot's TIME
+        self._replay_anchors: dict[int, tuple[int, int]] = {}  # boot -> its replayed TIME
 
     def update(self, event: Event) -> None:
         if event.status is Status.NEW_BOOT:
@@ -90,6 +104,32 @@ class Tracker:
                 self.boot = record.fields["boot_count"]
             elif record.type == "time":
                 self._anchor = (record.fields["unix_s"], record.t_cs)
+            elif record.type == "config":
+                self._identity(record.fields["key"], record.fields["value"])
+        elif event.status is Status.REPLAY:
+            record = event.record
+            if record.type == "boot" and self.device_id == DEVICE_UNKNOWN:
+                self.device_id = record.fields["device_id"]
+            elif record.type == "time":
+                self._replay_anchors[event.boot] = (record.fields["unix_s"], record.t_cs)
+
+    def learn(self, device_id: int, boot: int) -> None:
+        """The device and boot of the live records from now on (a STATUS answer said so)."""
+        self.device_id = device_id
+        self.boot = boot
+
+    def _identity(self, key: int, value: int) -> None:
+        if key == protocol.KEY_BOOT_COUNT and self.boot == BOOT_UNKNOWN:
+            self.boot = value
+        elif key == protocol.KEY_DEVICE_ID and self.device_id == DEVICE_UNKNOWN:
+            self.device_id = value & 0xFFFFFFFF
+
+    def replay_wall_time(self, boot: int, record: Record) -> float | None:
+        """Unix seconds of a replayed record of `boot`, if a TIME of that boot is known."""
+        anchor = self._replay_anchors.get(boot)
+        if anchor is None and boot == self.boot:
+            anchor = self._anchor
+        return None if anchor is None else _anchored(anchor, record.t_cs)
 
     @property
     def has_time(self) -> bool:
@@ -99,11 +139,16 @@ class Tracker:
         """Unix seconds of `record`: from the TIME anchor if any, else `received_at`."""
         if self._anchor is None:
             return received_at
-        unix_s, t0 = self._anchor
-        diff = (record.t_cs - t0) % _WRAP
-        if diff >= _HALF:
-            diff -= _WRAP
-        return unix_s + diff / 100
+        return _anchored(self._anchor, record.t_cs)
+
+
+def _anchored(anchor: tuple[int, int], t_cs: int) -> float:
+    """Unix seconds at uptime `t_cs`, from a TIME record's (unix_s, t_cs) of the same boot."""
+    unix_s, t0 = anchor
+    diff = (t_cs - t0) % _WRAP
+    if diff >= _HALF:
+        diff -= _WRAP
+    return unix_s + diff / 100
 
 
 @dataclass
@@ -113,9 +158,10 @@ class IngestResult:
     good: int = 0
     bad: int = 0  # damaged frames (not stored)
     lost: int = 0  # records missing from the stream (sequence gaps)
+    replayed: int = 0  # good records downloaded from the journal (counted in `good` too)
 
     def add(self, other: IngestResult) -> None:
-        for name in ("inserted", "duplicates", "good", "bad", "lost"):
+        for name in ("inserted", "duplicates", "good", "bad", "lost", "replayed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
@@ -179,6 +225,21 @@ class Store:
                         _fields_json(record),
                     )
                 )
+            elif status is Status.REPLAY:
+                record = event.record
+                result.good += 1
+                result.replayed += 1
+                rows.append(
+                    (
+                        tracker.device_id,
+                        event.boot,
+                        record.seq,
+                        record.t_cs,
+                        record.type,
+                        tracker.replay_wall_time(event.boot, record),
+                        _fields_json(record),
+                    )
+                )
             elif status in BAD_STATUSES:
                 result.bad += 1
             elif status is Status.GAP:
@@ -194,8 +255,75 @@ class Store:
         result.duplicates = result.good - result.inserted
         return result
 
-    def count(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+    def count(self, type_: str | None = None) -> int:
+        if type_ is None:
+            return self.db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+        sql = "SELECT COUNT(*) FROM records WHERE type = ?"
+        return self.db.execute(sql, (type_,)).fetchone()[0]
+
+    def fill_wall_times(self) -> int:
+        """Gives rows without a wall_time the time their boot's TIME record implies; returns
+        how many rows got one."""
+        anchors = self.db.execute(
+            "SELECT device_id, boot, t_cs, fields FROM records "
+            "WHERE type = 'time' AND boot != ? GROUP BY device_id, boot",
+            (BOOT_UNKNOWN,),
+        ).fetchall()
+        filled = 0
+        try:
+            with self.db:
+                for device, boot, t0, fields in anchors:
+                    anchor = (json.loads(fields)["unix_s"], t0)
+                    rows = self.db.execute(
+                        "SELECT rowid, t_cs FROM records "
+                        "WHERE device_id = ? AND boot = ? AND wall_time IS NULL",
+                        (device, boot),
+                    ).fetchall()
+                    self.db.executemany(
+                        "UPDATE records SET wall_time = ? WHERE rowid = ?",
+                        [(_anchored(anchor, t_cs), rowid) for rowid, t_cs in rows],
+                    )
+                    filled += len(rows)
+        except sqlite3.Error as exc:
+            raise FevergateError(f"{self.path}: cannot write ({exc})", EXIT_FILE) from None
+        return filled
+
+    def gaps(self, device_id: int, boot: int) -> list[tuple[int, int]]:
+        """(first, last) sequence numbers missing between the stored records of one boot, in
+        uptime order; a boot must start at seq 0 (its BOOT record)."""
+        rows = self.db.execute(
+            "SELECT seq FROM records WHERE device_id = ? AND boot = ? ORDER BY t_cs, seq",
+            (device_id, boot),
+        ).fetchall()
+        missing = []
+        expected = 0
+        for (seq,) in rows:
+            if seq != expected and (seq - expected) & 0xFFFF < 0x8000:
+                missing.append((expected, (seq - 1) & 0xFFFF))
+            if (seq - expected) & 0xFFFF < 0x8000:
+                expected = (seq + 1) & 0xFFFF
+        return missing
+
+    def sync_state(self, device_id: int) -> tuple[int, int] | None:
+        """(boot, seq) the next sync of this device resumes after, or None."""
+        sql = "SELECT boot, seq FROM sync_state WHERE device_id = ?"
+        row = self.db.execute(sql, (device_id,)).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def set_sync_state(self, device_id: int, boot: int, seq: int) -> None:
+        try:
+            with self.db:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO sync_state (device_id, boot, seq) VALUES (?, ?, ?)",
+                    (device_id, boot, seq),
+                )
+        except sqlite3.Error as exc:
+            raise FevergateError(f"{self.path}: cannot write ({exc})", EXIT_FILE) from None
+
+    def boots(self, device_id: int) -> list[int]:
+        """The known boots of a device stored, in order."""
+        sql = "SELECT DISTINCT boot FROM records WHERE device_id = ? AND boot != ? ORDER BY boot"
+        return [b for (b,) in self.db.execute(sql, (device_id, BOOT_UNKNOWN))]
 
     def query(
         self,

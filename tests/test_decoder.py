@@ -19,6 +19,7 @@ from host_tools.decoder import (
     decode_frame,
     encode_payload,
     encode_record,
+    encode_replay,
     record_to_dict,
 )
 from host_tools.wire import protocol
@@ -280,3 +281,41 @@ def test_encode_record_rejects_values_out_of_range():
         encode_record("alarm", 0, 0, kind=1, temp_cc=40000)
     with pytest.raises(ValueError):
         passage(1, verdict=16)
+
+
+def test_a_replay_frame_is_a_replay_event_with_the_record_and_its_boot():
+    payload = encode_payload(
+        "passage", 77, 1234, verdict=1, direction=protocol.DIR_IN, temp_cc=3790, transit_cs=90
+    )
+    events = StreamDecoder().feed(encode_replay(513, payload))
+    assert [e.status for e in events] == [Status.REPLAY]
+    record = events[0].record
+    assert (record.type, record.seq, record.t_cs) == ("passage", 77, 1234)
+    assert record.fields["temp_cc"] == 3790
+    assert events[0].boot == 513
+
+
+def test_a_replayed_status_record_fits_the_longest_frame():
+    payload = encode_payload("status", 1, 2, **{f: 1 for f in protocol.STATUS_FIELDS})
+    frame = encode_replay(1, payload)
+    assert len(frame) == protocol.MAX_REPLAY_FRAME
+    assert StreamDecoder().feed(frame)[0].status == Status.REPLAY
+
+
+def test_replays_between_live_records_leave_the_live_sequence_without_gaps():
+    old = encode_payload("alarm", 900, 5, kind=1, temp_cc=3800)
+    stream = (
+        encode_record("alarm", 10, 100, kind=1, temp_cc=3800)
+        + encode_replay(3, old)
+        + encode_record("alarm", 11, 110, kind=1, temp_cc=3800)
+    )
+    decoder = StreamDecoder()
+    statuses = [e.status for e in decoder.feed(stream)]
+    assert statuses == [Status.OK, Status.REPLAY, Status.OK]
+    assert decoder.counts["lost"] == 0
+
+
+def test_a_damaged_replay_frame_is_a_crc_mismatch():
+    frame = bytearray(encode_replay(1, encode_payload("alarm", 1, 1, kind=1, temp_cc=1)))
+    frame[5] ^= 0x40
+    assert StreamDecoder().feed(bytes(frame))[0].status == Status.CRC_MISMATCH

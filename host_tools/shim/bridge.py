@@ -98,6 +98,7 @@ class MicroPythonRuntime:
         self.stderr = ""
         self.returncode = None
         self.flash = flash
+        self.slice_for = None  # callable(t) -> the slice length from virtual time t
         self.power_cuts_planned = sorted(power_cuts)
         self.power_cuts = []  # virtual instants the power was actually cut
         self.boots = 0
@@ -346,7 +347,8 @@ class MicroPythonRuntime:
             raise _PowerCut()
         if self.pacer is not None:
             self.pacer(t)
-        end = min(t + self.slice_ms, world.end_ms)
+        slice_ms = self.slice_ms if self.slice_for is None else self.slice_for(t)
+        end = min(t + slice_ms, world.end_ms)
         if self._cut_at is not None:
             end = min(end, self._cut_at)
         events, end = world.take_pin_events(end, limit=_MAX_EVENTS)

@@ -7,7 +7,8 @@ feeds bytes the host wrote to the pty into the firmware's UART rx, and runs the 
 the scenario ends. The result holds the World (parts, logs, ground truth) and the timings.
 `flash` (a directory) gives the board a flash filesystem that outlives the run (a littlefs
 image on MicroPython, a plain directory on CPython); `power_cuts` (virtual ms, MicroPython
-only) cut the power at those instants and boot again (see bridge.py).
+only) cut the power at those instants and boot again (see bridge.py). `host` (a SimHost) is
+the laptop: it plugs in when it wants and syncs the gate's journal into its store.
 """
 
 import sys
@@ -31,10 +32,13 @@ class Pacer:
         self.factor = factor
         self.pty = pty
         self.every_ms = every_ms
+        self.host = None  # a SimHost (host_tools/shim/host.py) that runs as time advances
         self._next_ms = 0
         self._wall0 = time.perf_counter()
 
     def at(self, elapsed_ms):
+        if self.host is not None:
+            self.host.at(elapsed_ms)
         if elapsed_ms < self._next_ms:
             return
         self._next_ms = elapsed_ms + self.every_ms
@@ -94,6 +98,7 @@ def run_simulation(
     micropython_path=None,
     flash=None,
     power_cuts=(),
+    host=None,
 ):
     if runtime not in RUNTIMES:
         raise ValueError("runtime must be one of {}".format(", ".join(RUNTIMES)))
@@ -103,6 +108,9 @@ def run_simulation(
     if pty is not None:
         world.uart.sinks.append(pty.write)
     pacer = Pacer(world, realtime_factor, pty)
+    if host is not None:
+        host.attach(world)
+        pacer.host = host
     wall0 = time.perf_counter()
     if runtime == "cpython":
         if power_cuts:
@@ -112,6 +120,8 @@ def run_simulation(
             board.use_flash(flash)
         world.hooks.append(pacer.hook)
         gate = _run_cpython(board, config)
+        if host is not None:
+            host.finish()
         result = SimulationResult(
             runtime,
             world,
@@ -133,7 +143,12 @@ def run_simulation(
         flash=flash,
         power_cuts=power_cuts,
     )
+    if host is not None:
+        # the laptop answers within a slice: short slices while it is plugged in
+        bridge.slice_for = lambda t: WATCH_SLICE_MS if t >= host.connect_ms else slice_ms
     bridge.run()
+    if host is not None:
+        host.finish()
     return SimulationResult(
         runtime, world, time.perf_counter() - wall0, bridge.hello, bridge=bridge
     )

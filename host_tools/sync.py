@@ -1,0 +1,412 @@
+"""Downloading a gate's journal backlog into the SQLite store: the sync session, no I/O.
+
+`SyncSession(store, pin)` is a state machine fed with the bytes the gate sends and the time;
+it returns the bytes to send back. `fevergate sync PORT` drives it over a serial port with the
+wall clock (host_tools/cli.py); the simulator drives it over the simulated UART with virtual
+time (`fevergate simulate --connect-after`). The steps, each command resent after
+`reply_timeout_s` without its REPLY (the command or the answer was damaged on the wire):
+
+1. STATUS (free): the answer's CONFIG KEY_BOOT_COUNT and KEY_DEVICE_ID tell which device and
+   boot the live records belong to. Live records before that are not stored: they are in the
+   journal and come again in step 3.
+2. TIME_SYNC (PIN) when the session has a clock (`unix_time`): the gate's records get wall
+   time, the ones before it in the same boot too (Store.fill_wall_times).
+3. BACKLOG (free) from where the last sync of this device stopped (the store's `sync_state`
+   table), else from the gate's acknowledged position. REPLAY records and live ones are stored
+   as they come; the final REPLY ends the download.
+4. Gaps: the sequence numbers missing in each boot downloaded. A gap that a further BACKLOG
+   from its first missing record (up to `passes` downloads in all) does not fill is reported:
+   those records never reached the journal (a full transmit ring) or the ring deleted them
+   before anyone downloaded them (FAULT_JOURNAL_LOSS records say how many).
+5. ACK (PIN) of the last record downloaded: the gate's next download starts after it.
+
+Afterwards the session stays LIVE: live records go on into the store, and when the live stream
+shows a gap (bytes lost on the wire) the session downloads the missing records again from the
+journal once the gate has flushed it (LIVE_REPAIR_DELAY_S later), then acknowledges again.
+`result` counts what happened; `progress` is the number of records downloaded so far.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from host_tools.decoder import Status, StreamDecoder
+from host_tools.device import encode_command
+from host_tools.store import BOOT_UNKNOWN, DEVICE_UNKNOWN, Store
+from host_tools.wire import protocol
+
+IDENTIFY = "identify"
+TIME_SYNC = "time-sync"
+DOWNLOAD = "download"
+ACK = "ack"
+LIVE = "live"
+FAILED = "failed"
+
+_BATCH = 256  # events stored per transaction while downloading
+LIVE_REPAIR_DELAY_S = 7.0  # the gate flushes its journal at least every 5 s
+
+
+def pack_key(boot: int, seq: int) -> int:
+    """(boot, seq) as the i32 command value boot << 16 | seq."""
+    return struct.unpack("<i", struct.pack("<I", (boot & 0xFFFF) << 16 | seq & 0xFFFF))[0]
+
+
+@dataclass
+class SyncResult:
+    downloaded: int = 0  # REPLAY records received (duplicates included)
+    inserted: int = 0  # rows new in the store (live ones included)
+    passes: int = 0  # BACKLOG downloads made
+    resends: int = 0  # commands sent again after no answer
+    journal_dropped: int = 0  # what the gate's journal says it deleted since its boot
+    gaps: dict[int, list[tuple[int, int]]] = field(default_factory=dict)  # boot -> missing
+    error: str = ""
+
+    @property
+    def missing(self) -> int:
+        return sum(
+            (last - first) % 65536 + 1 for gaps in self.gaps.values() for first, last in gaps
+        )
+
+
+class SyncSession:
+    def __init__(
+        self,
+        store: Store,
+        pin: int,
+        *,
+        unix_time=None,
+        passes: int = 3,
+        reply_timeout_s: float = 5.0,
+        max_resends: int = 5,
+    ) -> None:
+        self.store = store
+        self.pin = pin
+        self.unix_time = unix_time  # callable() -> unix seconds, or None: no time sync
+        self.passes = passes
+        self.reply_timeout_s = reply_timeout_s
+        self.max_resends = max_resends
+        self.decoder = StreamDecoder()
+        self.state = IDENTIFY
+        self.result = SyncResult()
+        self.device_id = DEVICE_UNKNOWN
+        self.boot = BOOT_UNKNOWN
+        self._tag = 0x5100
+        self._command = 0
+        self._frame = b""
+        self._sent_at = 0.0
+        self._resends = 0
+        self._events: list = []
+        self._boots: set[int] = set()
+        self._last_key: tuple[int, int] | None = None  # the last record downloaded
+        self._contiguous: tuple[int, int] | None = None  # end of the first pass's unbroken run
+        self._broken = False
+        self._saved: tuple[int, int] | None = None
+        self._tried: dict[tuple[int, int], int] = {}  # passes started at each gap
+        self._round_passes = 0  # downloads in this round (the sync, or one live repair)
+        self._live_gap_at: float | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.state in (LIVE, FAILED)
+
+    @property
+    def progress(self) -> int:
+        return self.result.downloaded
+
+    # -- driving -------------------------------------------------------------------------
+    def start(self, now: float) -> bytes:
+        self.store.new_stream()
+        return self._send(protocol.CMD_STATUS, 0, 0, now)
+
+    def feed(self, data: bytes, now: float) -> bytes:
+        """Bytes from the gate at `now`; returns the bytes to send it (b"" for none)."""
+        out = b""
+        for event in self.decoder.feed(data):
+            out += self._on_event(event, now)
+        if len(self._events) >= _BATCH or self.state == LIVE:
+            self._store_events()
+        return out
+
+    def poll(self, now: float) -> bytes:
+        """Call now and then: resends a command whose answer is overdue, repairs live gaps."""
+        if self.state == LIVE and self._live_gap_at is not None:
+            if now - self._live_gap_at >= LIVE_REPAIR_DELAY_S:
+                return self._repair(now)
+            return b""
+        if self.done or now - self._sent_at < self.reply_timeout_s:
+            return b""
+        if self._resends >= self.max_resends:
+            self._fail(f"no answer from the gate after {self._resends} resends")
+            return b""
+        self._resends += 1
+        self.result.resends += 1
+        self._sent_at = now
+        return self._frame
+
+    def finish(self) -> SyncResult:
+        """Stores what is still buffered and gives wall times; returns the result."""
+        self._store_events()
+        self.store.fill_wall_times()
+        return self.result
+
+    # -- internals -----------------------------------------------------------------------
+    def _send(self, command: int, key: int, value: int, now: float) -> bytes:
+        self._tag = (self._tag + 1) & 0xFFFF
+        self._command = command
+        pin = 0 if command in (protocol.CMD_STATUS, protocol.CMD_BACKLOG) else self.pin
+        self._frame = encode_command(command, self._tag, pin, key, value)
+        self._sent_at = now
+        self._resends = 0
+        return self._frame
+
+    def _fail(self, message: str) -> None:
+        self.state = FAILED
+        self.result.error = message
+
+    def _on_event(self, event, now: float) -> bytes:
+        status = event.status
+        record = event.record
+        if status is Status.REPLAY:
+            if self.state == DOWNLOAD:
+                self._sent_at = now  # the download is alive: its final REPLY may take long
+                self._downloaded(event.boot, record)
+            self._events.append(event)
+            return b""
+        if self.state != IDENTIFY:
+            self._events.append(event)
+        if status is Status.GAP and self.state == LIVE and self._live_gap_at is None:
+            self._live_gap_at = now
+        if status is not Status.OK:
+            return b""
+        if record.type == "config":
+            key, value = record.fields["key"], record.fields["value"]
+            if key == protocol.KEY_BOOT_COUNT:
+                self.boot = value
+            elif key == protocol.KEY_DEVICE_ID:
+                self.device_id = value & 0xFFFFFFFF
+            elif key == protocol.KEY_JOURNAL_DROPPED:
+                self.result.journal_dropped = value
+            return b""
+        if record.type != "reply":
+            return b""
+        fields = record.fields
+        if fields["arg"] != self._tag or fields["command"] != self._command:
+            return b""
+        if fields["status"] == protocol.REPLY_STARTED:
+            self._sent_at = now
+            return b""
+        if fields["status"] != protocol.REPLY_OK:
+            self._fail(_refusal(fields))
+            return b""
+        return self._next(now)
+
+    def _next(self, now: float) -> bytes:
+        """The current command got its REPLY_OK: the next step."""
+        if self.state == IDENTIFY:
+            if self.device_id == DEVICE_UNKNOWN or self.boot == BOOT_UNKNOWN:
+                # an identity record was damaged on the way (or the firmware is too old)
+                if self.result.resends >= self.max_resends:
+                    self._fail("the gate did not say which device and boot it is")
+                    return b""
+                self.result.resends += 1
+                return self._send(protocol.CMD_STATUS, 0, 0, now)
+            self.store.tracker.learn(self.device_id, self.boot)
+            if self.unix_time is not None:
+                self.state = TIME_SYNC
+                return self._send(protocol.CMD_TIME_SYNC, 0, int(self.unix_time()), now)
+            return self._download(now)
+        if self.state == TIME_SYNC:
+            return self._download(now)
+        if self.state == DOWNLOAD:
+            self._store_events()
+            gap = self._first_gap()
+            if gap is not None and self._round_passes < self.passes:
+                self._tried[gap] = self._tried.get(gap, 0) + 1
+                return self._backlog(protocol.BACKLOG_FROM, gap, now)
+            self.result.gaps = {
+                boot: gaps
+                for boot in sorted(self._boots)
+                if (gaps := self.store.gaps(self.device_id, boot))
+            }
+            if self._last_key is None:
+                self.state = LIVE
+                return b""
+            self.state = ACK
+            self.store.set_sync_state(self.device_id, *self._last_key)
+            return self._send(protocol.CMD_ACK, 0, pack_key(*self._last_key), now)
+        if self.state == ACK:
+            self.state = LIVE
+        return b""
+
+    def _download(self, now: float) -> bytes:
+        self.state = DOWNLOAD
+        resume = self.store.sync_state(self.device_id)
+        if resume is None:
+            return self._backlog(protocol.BACKLOG_UNACKNOWLEDGED, None, now)
+        boot, seq = resume
+        self._contiguous = resume
+        return self._backlog(protocol.BACKLOG_FROM, (boot, (seq + 1) & 0xFFFF), now)
+
+    def _repair(self, now: float) -> bytes:
+        """A live gap: download the current boot again from its first missing record."""
+        self._live_gap_at = None
+        self._store_events()
+        self._boots = {self.boot}
+        self._round_passes = 0
+        gap = self._first_gap()
+        if gap is None:
+            return b""
+        self._tried[gap] = self._tried.get(gap, 0) + 1
+        self.state = DOWNLOAD
+        return self._backlog(protocol.BACKLOG_FROM, gap, now)
+
+    def _backlog(self, key: int, start: tuple[int, int] | None, now: float) -> bytes:
+        self.result.passes += 1
+        self._round_passes += 1
+        value = 0 if start is None else pack_key(*start)
+        return self._send(protocol.CMD_BACKLOG, key, value, now)
+
+    def _downloaded(self, boot: int, record) -> None:
+        """Counts a replayed record and follows the first pass's unbroken run of them, the
+        point an interrupted sync resumes from."""
+        self.result.downloaded += 1
+        self._boots.add(boot)
+        self._last_key = (boot, record.seq)
+        if self._broken or self.result.passes > 1:
+            return
+        run = self._contiguous
+        if (
+            run is None
+            or record.type == "boot"
+            or (boot == run[0] and record.seq == (run[1] + 1) & 0xFFFF)
+        ):
+            self._contiguous = (boot, record.seq)
+        else:
+            self._broken = True
+
+    def _first_gap(self) -> tuple[int, int] | None:
+        for boot in sorted(self._boots):
+            for first, _ in self.store.gaps(self.device_id, boot):
+                if self._tried.get((boot, first), 0) < self.passes:
+                    return boot, first
+        return None
+
+    def _store_events(self) -> None:
+        if self._events:
+            self.result.inserted += self.store.ingest(self._events).inserted
+            self._events = []
+        run = self._contiguous
+        if run is not None and run != self._saved and self.device_id != DEVICE_UNKNOWN:
+            self.store.set_sync_state(self.device_id, *run)
+            self._saved = run
+
+
+def _refusal(fields: dict) -> str:
+    from host_tools.device import COMMAND_NAMES, REASON_TEXT
+
+    name = COMMAND_NAMES.get(fields["command"], f"command {fields['command']}")
+    reason = REASON_TEXT.get(fields["reason"], f"reason {fields['reason']}")
+    return f"{name} was not done: {reason}"
+
+
+# -- `fevergate sync PORT` --------------------------------------------------------------------
+
+
+def argparse_sync(parser) -> None:
+    import textwrap
+
+    parser.description = textwrap.fill(
+        "Download everything the gate kept in its flash journal since the last sync into the "
+        "SQLite store, with progress; fill gaps by asking again; acknowledge what was stored, "
+        "so the next sync starts after it (an interrupted sync resumes where it stopped). "
+        "Also sets the gate's clock from this computer. Exit 1 if gaps remain.",
+        79,
+    )
+    parser.epilog = (
+        "examples:\n  fevergate sync /dev/ttyUSB0 --store gate.db --pin 1234\n"
+        "  FEVERGATE_PIN=1234 fevergate sync /dev/ttyACM0 --store gate.db"
+    )
+    parser.add_argument("port", metavar="PORT", help="serial port or pyserial URL")
+    parser.add_argument("--store", required=True, metavar="FILE", help="SQLite store to fill")
+    parser.add_argument("--pin", help="service PIN (default: $FEVERGATE_PIN)")
+    parser.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds to wait for an answer (5)"
+    )
+    parser.add_argument(
+        "--no-time-sync", action="store_true", help="leave the gate's clock as it is"
+    )
+
+
+def do_sync(state, args) -> int:
+    import time
+
+    from host_tools.errors import EXIT_DATA, EXIT_USAGE, FevergateError
+    from host_tools.serialport import open_port
+    from host_tools.service import parse_pin
+
+    pin = parse_pin(args)
+    if pin is None:
+        raise FevergateError(
+            "sync acknowledges what it stored: give --pin or set FEVERGATE_PIN", EXIT_USAGE
+        )
+    port = open_port(args.port, timeout=0.05)
+    store = Store(args.store)
+    session = SyncSession(
+        store,
+        pin,
+        unix_time=None if args.no_time_sync else time.time,
+        reply_timeout_s=args.timeout,
+    )
+    progress = _Progress(state.err)
+    try:
+        port.write(session.start(time.monotonic()))
+        while not session.done:
+            now = time.monotonic()
+            data = port.read(port.in_waiting or 1)
+            out = session.feed(data, now) + session.poll(now)
+            if out:
+                port.write(out)
+            progress.show(session.progress, now)
+        result = session.finish()
+    finally:
+        progress.end()
+        port.close()
+        store.close()
+    if result.error:
+        raise FevergateError(f"sync failed: {result.error}", EXIT_DATA)
+    state.print(
+        f"sync: {result.downloaded} records downloaded in {result.passes} pass(es), "
+        f"{result.inserted} new in {args.store}"
+    )
+    if result.journal_dropped:
+        state.print(f"the gate's journal deleted {result.journal_dropped} records before a sync")
+    for boot, gaps in result.gaps.items():
+        spans = ", ".join(f"{a}" if a == b else f"{a}..{b}" for a, b in gaps)
+        state.print(f"boot {boot}: records {spans} could not be filled (not in the journal)")
+    return EXIT_DATA if result.gaps else 0
+
+
+class _Progress:
+    """One line on stderr, rewritten at most 4 times a second: records and their rate."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self._next = 0.0
+        self._start: float | None = None
+        self._shown = False
+
+    def show(self, count: int, now: float) -> None:
+        if self._start is None:
+            self._start = now
+        if now < self._next:
+            return
+        self._next = now + 0.25
+        rate = count / (now - self._start) if now > self._start else 0.0
+        self.stream.write(f"\rsync: {count} records downloaded ({rate:.0f}/s)")
+        self.stream.flush()
+        self._shown = True
+
+    def end(self) -> None:
+        if self._shown:
+            self.stream.write("\n")
