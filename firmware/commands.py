@@ -18,12 +18,22 @@ refused (REASON_BAD_PIN) and counted (`bad_pins` in a row, `bad_pins_total`); th
 BAD_PIN_LIMIT-th wrong PIN in a row locks the PIN commands for LOCK_MS (REASON_LOCKED, whatever
 PIN is sent); free commands still work.
 
+Sensor maintenance writes the MLX90614's EEPROM through its driver (erase, wait, write, wait,
+verify), only when the value differs (EEPROM wear), never while someone is in the gate or a
+calibration runs (REASON_BUSY): SET_EMISSIVITY (0x24, with the driver's companion rescaling of
+0x2F that the gradient-compensated medical parts need) and SET_FILTER (the IIR bits 2..0 and
+FIR bits 10..8 of config 0x25, protocol.FILTER_MASK; every other bit of 0x25 is factory
+calibration and kept). A new filter also sets the settling time the measurement and the
+calibration wait for (`control.settle_ms`). The sensor keeps both itself, across reboots.
+
 Settings: config.SETTINGS keys through `Config.set` (range and cross-setting rules), then
 persisted through the injected `settings_store` (None: no persistence) and echoed as a CONFIG
-record. The service values (PIN, calibration offset, reference and day) are kept here and
-persisted through the same store; the offset is also set as `config.calibration_offset_cc`
-for the measurement to apply (readings + offset). settings_store interface (SettingsStore
-below implements it over persist.Persist):
+record. The settings the beam counter copied at boot (debounce_ms, beam_stuck_ms,
+vacate_ms) are handed to it at once; status_interval_ms counts from the next STATUS record,
+tick_ms from the next boot. The service values (PIN, calibration offset, reference and day)
+are kept here and persisted through the same store; the offset is also set as
+`config.calibration_offset_cc` for the measurement to apply (readings + offset).
+settings_store interface (SettingsStore below implements it over persist.Persist):
 
     load_config(config)      apply the persisted settings to config (Config.set checked)
     save_config(config)      persist every setting; raises OSError when it cannot
@@ -47,6 +57,7 @@ from calibrate import RUNNING as _CAL_RUNNING
 from calibrate import Calibration
 from config import SETTINGS
 from frame import crc16
+from mlx90614 import settle_ms_for
 from ticks import ticks_add, ticks_diff
 
 RX_CHUNK = const(64)  # bytes read from the UART per tick at most
@@ -61,7 +72,7 @@ SERVICE_COUNT = const(4)  # [pin, cal_offset_cc, cal_reference_cc, cal_day]
 _FRAME_CAP = const(32)  # longest accepted COBS frame (a command is 20 bytes)
 _MIN_FRAME = const(9)  # header + CRC
 _CMD_BYTES = const(19)  # COMMAND payload + CRC
-_EEPROM_EMISSIVITY = const(0x24)
+_EEPROM_CONFIG = const(0x25)
 _DAY_S = const(86400)
 _SELF_TEST_BLANK = const(0xFFFF)
 _TEST_GAP_MS = const(500)  # silence between the buzzer test's patterns
@@ -391,7 +402,7 @@ class Commands:
         elif command == protocol.CMD_ACK:
             if self._pin_ok(now, pin):
                 self._do_ack(value)
-        elif command < protocol.CMD_STATUS or command > protocol.CMD_SET_EMISSIVITY:
+        elif command < protocol.CMD_STATUS or command > protocol.CMD_SET_FILTER:
             self._refuse(protocol.REASON_UNKNOWN_COMMAND)
         elif not self._pin_ok(now, pin):
             return
@@ -407,8 +418,10 @@ class Commands:
             self._do_buzzer_test(now)
         elif command == protocol.CMD_RESET_COUNTERS:
             self._do_reset_counters()
-        else:
+        elif command == protocol.CMD_SET_EMISSIVITY:
             self._do_set_emissivity(value)
+        else:
+            self._do_set_filter(value)
 
     # -- the journal backlog (backlog.py) --
 
@@ -483,13 +496,17 @@ class Commands:
             writer.config(key, self.cal_day)
         elif key == protocol.KEY_BAD_PINS:
             writer.config(key, self.bad_pins_total)
-        elif key == protocol.KEY_EMISSIVITY:
+        elif key == protocol.KEY_EMISSIVITY or key == protocol.KEY_SENSOR_FILTER:
+            sensor = self._sensor
             try:
-                emissivity = self._sensor.emissivity()
+                if key == protocol.KEY_EMISSIVITY:
+                    word = sensor.emissivity()
+                else:
+                    word = sensor.config() & protocol.FILTER_MASK
             except OSError:
                 self._reply(_FAILED, protocol.REASON_SENSOR)
                 return
-            writer.config(key, emissivity)
+            writer.config(key, word)
         else:
             self._refuse(protocol.REASON_UNKNOWN_KEY)
             return
@@ -536,7 +553,7 @@ class Commands:
             return
         row = _setting_row(key)
         if row is None:
-            if protocol.KEY_CAL_OFFSET <= key <= protocol.KEY_BAD_PINS:
+            if protocol.KEY_CAL_OFFSET <= key <= protocol.KEY_SENSOR_FILTER:
                 self._refuse(protocol.REASON_READ_ONLY)
             else:
                 self._refuse(protocol.REASON_UNKNOWN_KEY)
@@ -557,6 +574,11 @@ class Commands:
                 config.set(name, old)
                 self._reply(_FAILED, protocol.REASON_STORAGE)
                 return
+        beam = self._beam
+        if beam is not None:
+            beam.debounce_ms = config.debounce_ms
+            beam.stuck_ms = config.beam_stuck_ms
+            beam.vacate_ms = config.vacate_ms
         self._writer.config(key, value)
         self._reply(_OK, _NONE)
 
@@ -688,19 +710,49 @@ class Commands:
             self._status()
         self._reply(_OK, _NONE)
 
+    def _sensor_busy(self):
+        """True (answered BUSY) while an EEPROM write would disturb a measurement."""
+        if self.calibration.state == _CAL_RUNNING or self._busy():
+            self._refuse(protocol.REASON_BUSY)
+            return True
+        return False
+
     def _do_set_emissivity(self, value):
         if value < EMISSIVITY_MIN or value > EMISSIVITY_MAX:
             self._refuse(protocol.REASON_RANGE)
             return
-        if self.calibration.state == _CAL_RUNNING or self._busy():
-            self._refuse(protocol.REASON_BUSY)
+        if self._sensor_busy():
             return
-        sensor = self._sensor
         try:
-            if sensor.emissivity() != value:  # an unchanged value is not written (EEPROM wear)
-                sensor.write_eeprom(_EEPROM_EMISSIVITY, value)
+            self._sensor.set_emissivity(value)  # writes nothing when the value is there already
         except OSError:
             self._reply(_FAILED, protocol.REASON_SENSOR)
             return
         self._writer.config(protocol.KEY_EMISSIVITY, value)
+        self._reply(_OK, _NONE)
+
+    def _do_set_filter(self, value):
+        if (
+            value & ~protocol.FILTER_MASK
+            or (value & protocol.FILTER_FIR_MASK) < protocol.FILTER_FIR_MIN
+        ):
+            self._refuse(protocol.REASON_RANGE)
+            return
+        if self._sensor_busy():
+            return
+        sensor = self._sensor
+        try:
+            register = sensor.config()
+            if register == 0 or register == _SELF_TEST_BLANK:  # never build on a blank read
+                self._reply(_FAILED, protocol.REASON_SENSOR_CONFIG)
+                return
+            wanted = (register & ~protocol.FILTER_MASK) | value
+            if wanted != register:
+                sensor.write_eeprom(_EEPROM_CONFIG, wanted)
+        except OSError:
+            self._reply(_FAILED, protocol.REASON_SENSOR)
+            return
+        if self._control is not None:
+            self._control.settle_ms = settle_ms_for(wanted)
+        self._writer.config(protocol.KEY_SENSOR_FILTER, value)
         self._reply(_OK, _NONE)

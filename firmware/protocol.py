@@ -175,6 +175,7 @@ CMD_BUZZER_TEST = const(7)  # PIN: plays every buzzer pattern once
 CMD_SELF_TEST = const(8)  # free: sensor identity, config register, plausible ambient
 CMD_RESET_COUNTERS = const(9)  # PIN: people/fever/remeasure/sensor-error counters to 0
 CMD_SET_EMISSIVITY = const(10)  # PIN: value = emissivity word (65535 = 1.0), EEPROM 0x24
+CMD_SET_FILTER = const(11)  # PIN: value = IIR and FIR bits of the sensor's EEPROM 0x25
 CMD_BACKLOG = const(12)  # free: key 0 from the acknowledged position, 1 from value = boot<<16|seq;
 # REPLY_STARTED, REPLAY frames, CONFIG KEY_BACKLOG_SENT and KEY_JOURNAL_DROPPED, final REPLY
 CMD_ACK = const(13)  # PIN: value = boot << 16 | seq: the host stored everything up to there
@@ -211,7 +212,8 @@ REASON_STORAGE = const(16)  # FAILED: the setting could not be persisted (change
 REASON_TANK_EMPTY = const(17)  # REFUSED: pump prime with an empty tank
 REASON_RESTING = const(18)  # REFUSED: the pump is resting after a run
 REASON_WRITE_ONLY = const(19)  # REFUSED: the PIN is never echoed
-REASON_READ_ONLY = const(20)  # REFUSED: the key is set by the device (calibration, emissivity)
+REASON_READ_ONLY = const(20)  # REFUSED: set by the device or its own command (calibration,
+# emissivity, filter)
 
 # -- CONFIG record keys outside config.SETTINGS (200..254), and GET_CONFIG "all" --
 KEY_PIN = const(200)  # write-only, 0..PIN_MAX
@@ -220,6 +222,7 @@ KEY_CAL_REFERENCE = const(202)  # reference temperature of the last calibration,
 KEY_CAL_DAY = const(203)  # day of the last calibration, days since 1970-01-01 (0: unknown)
 KEY_EMISSIVITY = const(204)  # the sensor's emissivity word (read-only via SET_CONFIG)
 KEY_BAD_PINS = const(205)  # wrong PINs since boot
+KEY_SENSOR_FILTER = const(206)  # IIR and FIR bits of the sensor's 0x25 (read-only via SET_CONFIG)
 KEY_BACKLOG_SENT = const(210)  # REPLAY frames the finished download sent
 KEY_JOURNAL_DROPPED = const(211)  # records the journal deleted unacknowledged since boot
 KEY_BOOT_COUNT = const(212)  # this boot's number (BOOT boot_count): STATUS and BACKLOG send it
@@ -228,3 +231,8 @@ KEY_ALL = const(255)
 
 PIN_MAX = const(999999999)  # PINs are 0..PIN_MAX (fit within +-2**30)
 PIN_DEFAULT = const(1234)  # the simulator's and a fresh board's PIN: change it at install
+
+# -- SET_FILTER value and KEY_SENSOR_FILTER: the filter bits of MLX90614 config register 0x25 --
+FILTER_MASK = const(0x0707)  # IIR bits 2..0, FIR bits 10..8; the other bits are never touched
+FILTER_FIR_MASK = const(0x0700)
+FILTER_FIR_MIN = const(0x0400)  # FIR N = 8 << bits; below N=128 the datasheet advises against

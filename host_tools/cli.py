@@ -37,9 +37,11 @@ exit codes:
   4    port in use by another program
   5    garbage stream: no valid frames (wrong baud rate? not a fevergate port?)
   6    file unreadable (capture, database) or output not writable
+  7    the gate refused a service command (the reason is printed)
+  8    the gate accepted it but a check or the hardware failed (self-test, sensor, storage)
+  9    the gate did not answer within the timeout
+  10   the gate received a damaged command frame twice
   130  interrupted (Ctrl-C)
-The field-service commands (config, time-sync, calibrate, service) use 3..6 for the device's
-answer instead: see docs/CLI.md.
 
 examples:
   fevergate monitor /dev/ttyUSB0
@@ -346,7 +348,8 @@ HELP = {
     "config": "read or change the gate's settings (service PIN)",
     "time-sync": "set the gate's clock from this computer (service PIN)",
     "calibrate": "calibrate against a reference temperature (service PIN)",
-    "service": "maintenance: pump prime, buzzer test, self-test, counters, emissivity",
+    "service": "maintenance: status, pump prime, buzzer test, self-test, counters, sensor "
+    "emissivity and filter",
 }
 
 

@@ -1,8 +1,10 @@
 """The host side of the service link: command frames out, the matching REPLY back.
 
-`DeviceLink(port_or_serial, pin=None)` opens a port with `serial.serial_for_url` (a device path,
-`loop://`, `socket://host:port`, a simulator pty) or takes an open pyserial-like object (with
-`read(n)`, `write(data)`, and optionally `in_waiting` and `close()`). `request()` sends one
+`DeviceLink(port_or_serial, pin=None)` opens a port through `serialport.open_port` (a device
+path, `loop://`, `socket://host:port`, a simulator pty; exclusively, with the CLI's exit codes:
+EXIT_NO_PORT when it is missing, EXIT_PORT_BUSY when another program holds it, EXIT_USAGE for
+a malformed URL) or takes an open pyserial-like object (with `read(n)`, `write(data)`, and
+optionally `in_waiting` and `close()`). `request()` sends one
 COMMAND frame with a fresh 16-bit tag, reads the record stream through StreamDecoder and
 returns a `Reply`: the REPLY whose `arg` is the tag, plus every good record that came before
 it (the STATUS, CONFIG or TIME records a command answers with). CALIBRATE is answered with
@@ -24,20 +26,9 @@ from dataclasses import dataclass, field
 from cobs import cobs
 
 from host_tools.decoder import Record, Status, StreamDecoder
+from host_tools.errors import EXIT_NO_PORT, EXIT_PORT_BUSY, EXIT_USAGE, FevergateError
+from host_tools.serialport import open_port
 from host_tools.wire import protocol
-
-try:
-    from host_tools.errors import FevergateError
-except ImportError:  # host_tools/errors.py (the CLI's) not there yet: the same contract
-
-    class FevergateError(Exception):  # type: ignore[no-redef]
-        def __init__(self, message: str, exit_code: int = 1) -> None:
-            super().__init__(message)
-            self.message = message
-            self.exit_code = exit_code
-
-
-import config as _config  # noqa: E402  (firmware/config.py: the settings table)
 
 __all__ = [
     "DeviceLink",
@@ -54,14 +45,18 @@ __all__ = [
     "EXIT_NO_ANSWER",
     "EXIT_BAD_FRAME",
     "EXIT_USAGE",
+    "EXIT_NO_PORT",
+    "EXIT_PORT_BUSY",
 ]
 
-# Exit codes of service commands (docs/CLI.md).
-EXIT_USAGE = 2  # bad arguments, a PIN missing
-EXIT_REFUSED = 3  # the device refused (reason printed)
-EXIT_FAILED = 4  # accepted, but a check or the hardware failed (self-test, sensor, storage)
-EXIT_NO_ANSWER = 5  # no REPLY within the timeout
-EXIT_BAD_FRAME = 6  # the device received a damaged frame twice
+import config as _config  # noqa: E402  (firmware/config.py, importable once wire ran compat)
+
+# Exit codes of service commands (docs/CLI.md), after the CLI's own 0..6 (host_tools/errors.py:
+# 2 usage or a PIN missing, 3 port missing, 4 port busy), so a script can tell them apart.
+EXIT_REFUSED = 7  # the device refused (reason printed)
+EXIT_FAILED = 8  # accepted, but a check or the hardware failed (self-test, sensor, storage)
+EXIT_NO_ANSWER = 9  # no REPLY within the timeout
+EXIT_BAD_FRAME = 10  # the device received a damaged frame twice
 
 
 def _names(prefix: str) -> dict[int, str]:
@@ -86,6 +81,11 @@ KEY_NAMES.update(
         protocol.KEY_CAL_DAY: "calibration_day",
         protocol.KEY_EMISSIVITY: "emissivity",
         protocol.KEY_BAD_PINS: "bad_pins",
+        protocol.KEY_SENSOR_FILTER: "sensor_filter",
+        protocol.KEY_BACKLOG_SENT: "backlog_sent",
+        protocol.KEY_JOURNAL_DROPPED: "journal_dropped",
+        protocol.KEY_BOOT_COUNT: "boot_count",
+        protocol.KEY_DEVICE_ID: "device_id",
     }
 )
 _KEY_IDS = {name: key for key, name in KEY_NAMES.items()}
@@ -110,7 +110,7 @@ REASON_TEXT = {
     protocol.REASON_TANK_EMPTY: "the tank is empty",
     protocol.REASON_RESTING: "the pump is resting after a run",
     protocol.REASON_WRITE_ONLY: "the PIN is never shown",
-    protocol.REASON_READ_ONLY: "the device sets this value itself",
+    protocol.REASON_READ_ONLY: "the device sets this value itself, or it has its own command",
 }
 
 _PIN_FREE = {protocol.CMD_STATUS, protocol.CMD_GET_CONFIG, protocol.CMD_SELF_TEST}
@@ -198,14 +198,7 @@ class DeviceLink:
         baudrate: int = 115200,
     ) -> None:
         if isinstance(port_or_serial, str):
-            import serial
-
-            try:
-                self.serial = serial.serial_for_url(
-                    port_or_serial, baudrate=baudrate, timeout=0.05
-                )
-            except (serial.SerialException, ValueError) as exc:
-                raise FevergateError(f"cannot open {port_or_serial}: {exc}", 1) from None
+            self.serial = open_port(port_or_serial, baudrate, timeout=0.05)
             self.port = port_or_serial
         else:
             self.serial = port_or_serial
@@ -324,7 +317,8 @@ class DeviceLink:
         unix_s = int(time.time()) if unix_s is None else unix_s
         return self.request(protocol.CMD_TIME_SYNC, 0, unix_s).check()
 
-    def calibrate(self, reference_cc: int, timeout: float = 15.0) -> Reply:
+    def calibrate(self, reference_cc: int, timeout: float = 30.0) -> Reply:
+        # 3 readings at least, one per settle time: up to 15 s with the slowest IIR filter
         return self.request(
             protocol.CMD_CALIBRATE, 0, reference_cc, timeout=timeout, until_final=True
         ).check()
@@ -343,3 +337,7 @@ class DeviceLink:
 
     def set_emissivity(self, word: int) -> Reply:
         return self.request(protocol.CMD_SET_EMISSIVITY, 0, word).check()
+
+    def set_filter(self, bits: int) -> Reply:
+        """The IIR (bits 2..0) and FIR (bits 10..8) bits of the sensor's config 0x25."""
+        return self.request(protocol.CMD_SET_FILTER, 0, bits).check()

@@ -6,10 +6,13 @@ Entries for the `fevergate` command table (host_tools/cli.py merges `COMMANDS`),
     fevergate config PORT [--get KEY | --all] [--set KEY=VALUE ...] [--pin PIN]
     fevergate time-sync PORT [--pin PIN]
     fevergate calibrate PORT --reference 37.0 [--pin PIN]
-    fevergate service PORT {prime --seconds N | buzzer-test | self-test | reset-counters |
-                            emissivity --value 0.98} [--pin PIN]
+    fevergate service PORT {status | prime --seconds N | buzzer-test | self-test |
+                            reset-counters | emissivity --value 0.98 |
+                            filter [--iir A] [--fir N]} [--pin PIN]
 
-The PIN comes from --pin or the environment variable FEVERGATE_PIN. A refusal or failure
+`config --all` also reads the sensor's emissivity and filter (they live in its EEPROM, not in
+the settings). The PIN comes from --pin or the environment variable FEVERGATE_PIN (status,
+self-test and reading settings need none). A refusal or failure
 raises FevergateError with the device's reason and an exit code (host_tools/device.py
 EXIT_*; docs/CLI.md lists them). `connect(port, pin)` opens the link (tests replace it).
 """
@@ -33,6 +36,14 @@ __all__ = ["COMMANDS", "connect", "parse_pin"]
 
 PIN_ENV = "FEVERGATE_PIN"
 _SECRET_KEYS = {protocol.KEY_PIN}
+_SENSOR_KEYS = (protocol.KEY_EMISSIVITY, protocol.KEY_SENSOR_FILTER)
+
+# MLX90614 config 0x25 filter bits. IIR bits 2..0 by the datasheet's a1 (the new sample's
+# weight: "off" passes it whole, 0.125 filters hardest); FIR bits 10..8 give N = 8 << bits,
+# of which the device accepts 128..1024 (protocol.FILTER_FIR_MIN).
+IIR_CODES = {"off": 4, "0.8": 5, "0.67": 6, "0.57": 7, "0.5": 0, "0.25": 1, "0.17": 2, "0.125": 3}
+FIR_CODES = {128: 4, 256: 5, 512: 6, 1024: 7}
+_IIR_NAMES = {code: name for name, code in IIR_CODES.items()}
 
 
 def connect(port, pin):
@@ -64,7 +75,23 @@ def _show(key: int, value: int) -> str:
         text += "  ({})".format(time.strftime("%Y-%m-%d", time.gmtime(value * 86400)))
     elif name == "emissivity":
         text += f"  ({value / 65535:.3f})"
+    elif name == "sensor_filter":
+        text += f"  ({describe_filter(value)})"
     return text
+
+
+def filter_bits(iir: str, fir: int) -> int:
+    """The SET_FILTER value for an IIR a1 name (IIR_CODES) and a FIR length (FIR_CODES)."""
+    return FIR_CODES[fir] << 8 | IIR_CODES[iir]
+
+
+def describe_filter(bits: int) -> str:
+    """`IIR 0.5, FIR 1024: settles in 939 ms` for the filter bits of config 0x25."""
+    from mlx90614 import settle_ms_for  # the firmware's own figure (importable after wire)
+
+    iir = _IIR_NAMES[bits & 7]
+    fir = 8 << (bits >> 8 & 7)
+    return f"IIR {iir}, FIR {fir}: settles in {settle_ms_for(bits)} ms"
 
 
 def _add_port_pin(parser: argparse.ArgumentParser) -> None:
@@ -111,7 +138,16 @@ def do_config(state, args) -> None:
                 _out(state, "set " + _show(k, v))
         if assignments and not args.get and not args.all:
             return
-        values = link.get_config(args.get if args.get else protocol.KEY_ALL)
+        if args.get:
+            values = link.get_config(args.get)
+        else:
+            values = link.get_config(protocol.KEY_ALL)
+            for key in _SENSOR_KEYS:  # not in KEY_ALL: they are read from the sensor
+                reply = link.request(protocol.CMD_GET_CONFIG, key)
+                if reply.ok:
+                    values.update(reply.configs())
+                else:
+                    _out(state, f"{KEY_NAMES[key]}: not read ({reply.reason_text})")
         for k, v in values.items():
             _out(state, _show(k, v))
 
@@ -167,12 +203,24 @@ def do_calibrate(state, args) -> None:
 
 
 def argparse_service() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fevergate service", description="maintenance")
+    parser = argparse.ArgumentParser(
+        prog="fevergate service",
+        description="maintenance: status, pump, buzzer, sensor checks and sensor EEPROM",
+        epilog="examples:\n  fevergate service /dev/ttyUSB0 status\n"
+        "  fevergate service /dev/ttyUSB0 prime --seconds 5 --pin 1234\n"
+        "  fevergate service /dev/ttyUSB0 filter --iir 0.5 --fir 1024 --pin 1234",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_port_pin(parser)
     pin = argparse.ArgumentParser(add_help=False)  # --pin after the action works too
     pin.add_argument("--pin", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    prime = actions.add_parser("prime", parents=[pin], help="run the pump for N seconds")
+    actions.add_parser(
+        "status", parents=[pin], help="counters, uptime and the calibration (no PIN)"
+    )
+    prime = actions.add_parser(
+        "prime", parents=[pin], help="run the pump for N seconds (1 .. pump_max_run_ms / 1000)"
+    )
     prime.add_argument("--seconds", type=int, required=True)
     actions.add_parser("buzzer-test", parents=[pin], help="play every buzzer pattern")
     actions.add_parser(
@@ -185,12 +233,51 @@ def argparse_service() -> argparse.ArgumentParser:
         "emissivity", parents=[pin], help="write the sensor's emissivity"
     )
     emissivity.add_argument("--value", type=float, required=True, help="0.10 .. 1.00")
+    filters = actions.add_parser(
+        "filter",
+        parents=[pin],
+        help="set the sensor's IIR and FIR filter (EEPROM 0x25); longer filters settle slower",
+    )
+    filters.add_argument(
+        "--iir",
+        choices=list(IIR_CODES),
+        help="IIR weight of a new sample: off (fastest) .. 0.125 (smoothest); default: as now",
+    )
+    filters.add_argument(
+        "--fir", type=int, choices=list(FIR_CODES), help="FIR length N; default: as now"
+    )
     return parser
+
+
+def _do_status(state, link) -> None:
+    reply = link.status()
+    for record in reply.of_type("status"):
+        for name, value in record.fields.items():
+            _out(state, f"{name} = {value}")
+    for k, v in reply.configs().items():
+        _out(state, _show(k, v))
+
+
+def _do_filter(state, link, args) -> None:
+    iir, fir = args.iir, args.fir
+    if iir is None or fir is None:
+        now = link.get_config(protocol.KEY_SENSOR_FILTER)[protocol.KEY_SENSOR_FILTER]
+        iir = _IIR_NAMES[now & 7] if iir is None else iir
+        fir = 8 << (now >> 8 & 7) if fir is None else fir
+    if fir not in FIR_CODES:
+        raise FevergateError(f"FIR {fir} is not one of 128, 256, 512, 1024", EXIT_USAGE)
+    bits = filter_bits(iir, fir)
+    link.set_filter(bits)
+    _out(state, f"sensor filter set: {describe_filter(bits)}")
 
 
 def do_service(state, args) -> None:
     with connect(args.port, parse_pin(args)) as link:
-        if args.action == "prime":
+        if args.action == "status":
+            _do_status(state, link)
+        elif args.action == "filter":
+            _do_filter(state, link, args)
+        elif args.action == "prime":
             link.pump_prime(args.seconds)
             _out(state, f"pump priming for {args.seconds} s")
         elif args.action == "buzzer-test":

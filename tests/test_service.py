@@ -6,9 +6,10 @@ import types
 import pytest
 
 from fakes_service import FakeBeam, FakeControl, FakeSensor, MemoryStore, command_frame
-from host_tools import service
+from host_tools import errors, service
 from host_tools.decoder import decode_frame
 from host_tools.device import (
+    EXIT_BAD_FRAME,
     EXIT_FAILED,
     EXIT_NO_ANSWER,
     EXIT_REFUSED,
@@ -18,6 +19,8 @@ from host_tools.device import (
     encode_command,
     key_id,
 )
+from host_tools.serialport import open_port
+from host_tools.shim.pty_port import PtyPort
 from host_tools.wire import protocol as p
 
 PIN = p.PIN_DEFAULT
@@ -211,10 +214,49 @@ def test_a_frame_damaged_on_the_way_is_sent_again():
     assert port.commands.bad_frames == 1
 
 
+def test_set_filter_changes_the_filter_bits_of_the_sensor_config_register():
+    dev, port = link()
+    reply = dev.set_filter(0x0700)
+    assert reply.configs() == {p.KEY_SENSOR_FILTER: 0x0700}
+    assert port.sensor.config_word == 0x9FB0
+
+
 def test_time_sync_sends_the_time_and_gets_a_time_record():
     dev, _ = link()
     reply = dev.time_sync(1767225600)
     assert [r.fields["unix_s"] for r in reply.of_type("time")] == [1767225600]
+
+
+def test_a_missing_port_is_the_clis_no_port_error_with_a_readable_message(tmp_path):
+    with pytest.raises(FevergateError) as info:
+        DeviceLink(str(tmp_path / "ttyUSB9"), pin=PIN)
+    assert info.value.exit_code == errors.EXIT_NO_PORT
+    assert "no such port" in str(info.value)
+
+
+def test_a_port_another_program_holds_is_the_clis_port_busy_error():
+    with PtyPort() as pty:
+        holder = open_port(pty.path)
+        try:
+            with pytest.raises(FevergateError) as info:
+                DeviceLink(pty.path, pin=PIN)
+        finally:
+            holder.close()
+    assert info.value.exit_code == errors.EXIT_PORT_BUSY
+    assert "in use by another program" in str(info.value)
+
+
+def test_a_malformed_port_url_is_a_usage_error():
+    with pytest.raises(FevergateError) as info:
+        DeviceLink("nosuchscheme://gate", pin=PIN)
+    assert info.value.exit_code == errors.EXIT_USAGE
+
+
+def test_the_device_answer_exit_codes_differ_from_every_cli_exit_code():
+    cli_codes = {v for k, v in vars(errors).items() if k.startswith("EXIT_")}
+    answers = {EXIT_REFUSED, EXIT_FAILED, EXIT_NO_ANSWER, EXIT_BAD_FRAME}
+    assert len(answers) == 4
+    assert not answers & cli_codes
 
 
 def test_no_answer_on_loop_port_times_out_with_a_clear_message():
@@ -320,6 +362,37 @@ def test_cli_service_self_test_needs_no_pin(cli):
 def test_cli_service_emissivity_writes_the_word(cli):
     cli("service", "sim", "emissivity", "--value", "0.95", "--pin", str(PIN))
     assert cli.ports["sim"].sensor.writes == [(0x24, 62258)]
+
+
+def test_cli_config_all_also_shows_the_sensor_emissivity_and_filter(cli):
+    lines = cli("config", "sim", "--all")
+    assert "emissivity = 65535  (1.000)" in lines
+    assert "sensor_filter = 1796  (IIR off, FIR 1024: settles in 100 ms)" in lines
+
+
+def test_cli_config_all_says_so_when_the_sensor_cannot_be_read(cli):
+    cli.ports["sim"] = FirmwareSerial()
+    cli.ports["sim"].sensor.fail = True
+    lines = cli("config", "sim", "--all")
+    assert "emissivity: not read (the sensor did not answer)" in lines
+    assert "fever_threshold_cc = 3730  (37.30 C)" in lines
+
+
+def test_cli_service_status_shows_the_counters_and_the_calibration_without_a_pin(cli):
+    lines = cli("service", "sim", "status")
+    assert "people_in = 5" in lines
+    assert "calibration_reference_cc = 0  (0.00 C)" in lines
+
+
+def test_cli_service_filter_writes_the_iir_and_fir_bits(cli):
+    lines = cli("service", "sim", "filter", "--iir", "0.5", "--fir", "512", "--pin", str(PIN))
+    assert cli.ports["sim"].sensor.config_word == 0x9EB0
+    assert lines == ["sensor filter set: IIR 0.5, FIR 512: settles in 620 ms"]
+
+
+def test_cli_service_filter_keeps_the_fir_not_given(cli):
+    cli("service", "sim", "filter", "--iir", "0.5", "--pin", str(PIN))
+    assert cli.ports["sim"].sensor.config_word == 0x9FB0
 
 
 def test_cli_set_pin_survives_a_reboot_with_the_same_store(cli):

@@ -99,6 +99,7 @@ class FakeSensor:
         self.config_word = 0x9FB4
         self.emissivity_word = 0xFFFF
         self.writes = []
+        self.emissivity_calls = []
         self.fail = False
         self.reads = 0
 
@@ -134,6 +135,16 @@ class FakeSensor:
         self.writes.append((address, value))
         if address == 0x24:
             self.emissivity_word = value
+        elif address == 0x25:
+            self.config_word = value
+
+    def set_emissivity(self, value):
+        """As the driver: nothing written when the value is there already; the companion
+        cell 0x2F it rescales is left to the driver's own tests."""
+        self._check()
+        self.emissivity_calls.append(value)
+        if value != self.emissivity_word:
+            self.write_eeprom(0x24, value)
 
 
 class FakeControl:
@@ -156,6 +167,9 @@ class FakeBeam:
     def __init__(self):
         self.people_in = 5
         self.people_out = 4
+        self.debounce_ms = 30
+        self.stuck_ms = 10000
+        self.vacate_ms = 5000
 
 
 class MemoryStore:

@@ -344,6 +344,14 @@ def test_set_config_out_of_range_is_refused_and_nothing_changes():
     assert rig.store.saves == 0 and rig.writer.configs == []
 
 
+def test_set_config_of_the_beam_timings_applies_to_the_beam_counter_at_once():
+    rig = Rig()
+    rig.send(p.CMD_SET_CONFIG, PIN, 10, 50)  # debounce_ms
+    rig.send(p.CMD_SET_CONFIG, PIN, 11, 20000)  # beam_stuck_ms
+    rig.send(p.CMD_SET_CONFIG, PIN, 18, 8000)  # vacate_ms
+    assert (rig.beam.debounce_ms, rig.beam.stuck_ms, rig.beam.vacate_ms) == (50, 20000, 8000)
+
+
 def test_set_config_breaking_a_cross_setting_rule_is_refused_as_range():
     rig = Rig()
     reply = rig.send(p.CMD_SET_CONFIG, PIN, 7, 1)  # window_max 1 < fever_votes 2
@@ -606,6 +614,21 @@ def test_set_emissivity_writes_the_eeprom_and_records_it():
     assert rig.writer.configs == [(p.KEY_EMISSIVITY, 62258)]
 
 
+def test_set_emissivity_goes_through_the_driver_that_rescales_the_companion_cell():
+    rig = Rig()
+    rig.send(p.CMD_SET_EMISSIVITY, PIN, value=62258)
+    assert rig.sensor.emissivity_calls == [62258]
+
+
+def test_set_emissivity_with_someone_in_the_gate_is_refused_as_busy():
+    rig = Rig()
+    rig.control.inside = 1
+    assert rig.send(p.CMD_SET_EMISSIVITY, PIN, value=62258) == refused(
+        p.CMD_SET_EMISSIVITY, p.REASON_BUSY
+    )
+    assert rig.sensor.writes == []
+
+
 def test_set_emissivity_to_the_current_value_writes_nothing():
     rig = Rig()
     assert rig.send(p.CMD_SET_EMISSIVITY, PIN, value=0xFFFF) == ok(p.CMD_SET_EMISSIVITY)
@@ -631,6 +654,115 @@ def test_set_emissivity_failing_on_the_bus_is_reported():
         p.REPLY_FAILED,
         p.REASON_SENSOR,
     )
+
+
+# -- SET_FILTER: the IIR and FIR bits of the MLX90614's config register 0x25 --
+
+FACTORY = 0x9FB4  # BAA: IIR off (100), FIR 1024 (111), gain and the other bits factory data
+IIR_HALF_FIR_1024 = 0x0700  # IIR a1 = 0.5 (000), FIR N = 1024 (111)
+
+
+def test_get_config_of_the_sensor_filter_reads_the_filter_bits_of_0x25():
+    rig = Rig()
+    rig.sensor.config_word = FACTORY
+    assert rig.send(p.CMD_GET_CONFIG, key=p.KEY_SENSOR_FILTER) == ok(p.CMD_GET_CONFIG)
+    assert rig.writer.configs == [(p.KEY_SENSOR_FILTER, 0x0704)]
+
+
+def test_get_config_of_the_sensor_filter_with_a_silent_sensor_fails():
+    rig = Rig()
+    rig.sensor.fail = True
+    assert rig.send(p.CMD_GET_CONFIG, key=p.KEY_SENSOR_FILTER)[1:3] == (
+        p.REPLY_FAILED,
+        p.REASON_SENSOR,
+    )
+
+
+def test_set_filter_writes_only_the_filter_bits_of_0x25_and_echoes_them():
+    rig = Rig()
+    rig.sensor.config_word = FACTORY
+    assert rig.send(p.CMD_SET_FILTER, PIN, value=IIR_HALF_FIR_1024) == ok(p.CMD_SET_FILTER)
+    assert rig.sensor.writes == [(0x25, 0x9FB0)]
+    assert rig.writer.configs == [(p.KEY_SENSOR_FILTER, IIR_HALF_FIR_1024)]
+
+
+def test_set_filter_sets_the_settle_time_measurement_and_calibration_wait_for():
+    from mlx90614 import settle_ms_for
+
+    rig = Rig()
+    rig.sensor.config_word = FACTORY
+    rig.send(p.CMD_SET_FILTER, PIN, value=IIR_HALF_FIR_1024)
+    assert rig.control.settle_ms == settle_ms_for(0x9FB0) == 939
+
+
+def test_set_filter_to_the_bits_already_there_writes_nothing():
+    rig = Rig()
+    rig.sensor.config_word = FACTORY
+    assert rig.send(p.CMD_SET_FILTER, PIN, value=0x0704) == ok(p.CMD_SET_FILTER)
+    assert rig.sensor.writes == []
+
+
+def test_set_filter_with_bits_outside_iir_and_fir_is_refused_and_writes_nothing():
+    rig = Rig()
+    for value in (0x0708, 0x8704, 0x0740, -1):
+        assert rig.send(p.CMD_SET_FILTER, PIN, value=value) == refused(
+            p.CMD_SET_FILTER, p.REASON_RANGE
+        )
+    assert rig.sensor.writes == []
+
+
+def test_set_filter_below_fir_128_is_refused_as_the_datasheet_advises():
+    rig = Rig()
+    assert rig.send(p.CMD_SET_FILTER, PIN, value=0x0304) == refused(
+        p.CMD_SET_FILTER, p.REASON_RANGE
+    )
+    assert rig.send(p.CMD_SET_FILTER, PIN, value=0x0404) == ok(p.CMD_SET_FILTER)
+
+
+def test_set_filter_with_someone_in_the_gate_is_refused_as_busy():
+    rig = Rig()
+    rig.control.inside = 1
+    assert rig.send(p.CMD_SET_FILTER, PIN, value=IIR_HALF_FIR_1024) == refused(
+        p.CMD_SET_FILTER, p.REASON_BUSY
+    )
+    assert rig.sensor.writes == []
+
+
+def test_set_filter_during_a_calibration_is_refused_as_busy():
+    rig = Rig()
+    rig.send(p.CMD_CALIBRATE, PIN, value=3700)
+    assert rig.send(p.CMD_SET_FILTER, PIN, value=IIR_HALF_FIR_1024) == refused(
+        p.CMD_SET_FILTER, p.REASON_BUSY
+    )
+
+
+def test_set_filter_never_builds_on_a_blank_config_register():
+    rig = Rig()
+    rig.sensor.config_word = 0xFFFF
+    reply = rig.send(p.CMD_SET_FILTER, PIN, value=IIR_HALF_FIR_1024)
+    assert reply[1:3] == (p.REPLY_FAILED, p.REASON_SENSOR_CONFIG)
+    assert rig.sensor.writes == []
+    assert rig.control.settle_ms == 100
+
+
+def test_set_filter_failing_on_the_bus_is_reported_and_keeps_the_settle_time():
+    rig = Rig()
+    rig.sensor.fail = True
+    reply = rig.send(p.CMD_SET_FILTER, PIN, value=IIR_HALF_FIR_1024)
+    assert reply[1:3] == (p.REPLY_FAILED, p.REASON_SENSOR)
+    assert rig.control.settle_ms == 100
+
+
+def test_set_filter_with_wrong_pin_writes_nothing():
+    rig = Rig()
+    assert rig.send(p.CMD_SET_FILTER, WRONG, value=IIR_HALF_FIR_1024)[2] == p.REASON_BAD_PIN
+    assert rig.sensor.writes == []
+
+
+def test_set_config_of_the_sensor_filter_is_refused_as_read_only():
+    rig = Rig()
+    reply = rig.send(p.CMD_SET_CONFIG, PIN, p.KEY_SENSOR_FILTER, IIR_HALF_FIR_1024)
+    assert reply == refused(p.CMD_SET_CONFIG, p.REASON_READ_ONLY)
 
 
 # -- the idle tick --
