@@ -450,7 +450,7 @@ class Commands:
 
     # -- free commands --
 
-    def _send_calibration(self):
+    def send_calibration(self):
         writer = self._writer
         writer.config(protocol.KEY_CAL_OFFSET, self.cal_offset_cc)
         writer.config(protocol.KEY_CAL_REFERENCE, self.cal_reference_cc)
@@ -470,7 +470,7 @@ class Commands:
         self._send_identity()
         if self._status is not None:
             self._status()
-        self._send_calibration()
+        self.send_calibration()
         self._reply(_OK, _NONE)
 
     def _do_get_config(self, key):
@@ -478,7 +478,7 @@ class Commands:
         if key == protocol.KEY_ALL:
             for row in SETTINGS:
                 writer.config(row[0], getattr(self.config, row[1]))
-            self._send_calibration()
+            self.send_calibration()
             writer.config(protocol.KEY_BAD_PINS, self.bad_pins_total)
             self._reply(_OK, _NONE)
             return
@@ -646,7 +646,7 @@ class Commands:
             self._reply(_FAILED, protocol.REASON_STORAGE)
             return
         self.config.calibration_offset_cc = cal.offset_cc
-        self._send_calibration()
+        self.send_calibration()
         self._reply(_OK, _NONE)
 
     def _do_pump_prime(self, now, seconds):

@@ -86,6 +86,8 @@ class Gate:
             self.journal.flush()  # the boot is on flash even if what follows hangs
         # service commands; loads the persisted settings before anything below reads them
         self.commands = Commands(board.uart, self.writer, self.config, settings_store)
+        if self.commands.cal_reference_cc:
+            self.commands.send_calibration()  # the calibration in force, for the day's report
         settle_ms = self._read_settle_ms()
         cfg = self.config
         self.beam = BeamCounter(

@@ -18,6 +18,7 @@ import time
 import pytest
 
 from host_tools import cli
+from host_tools.decoder import Status, StreamDecoder
 from host_tools.device import (
     EXIT_FAILED,
     EXIT_REFUSED,
@@ -468,7 +469,7 @@ def rebooted(tmp_path_factory):
 
 def test_a_setting_survives_a_reboot(rebooted):
     with rebooted.link(pin=None) as link:
-        assert link.get_config("hysteresis_cc") == {2: 35}
+        assert link.get_config("hysteresis_cc")[2] == 35
 
 
 def test_the_pin_survives_a_reboot(rebooted):
@@ -479,6 +480,17 @@ def test_the_pin_survives_a_reboot(rebooted):
         )
     with rebooted.link(pin=NEW_PIN) as new:
         assert new.time_sync(UNIX_S).ok
+
+
+def test_the_calibration_in_force_is_recorded_right_after_the_boot_record(rebooted):
+    events = StreamDecoder().feed(bytes(rebooted.world.uart.wire))
+    first = [e.record for e in events if e.status is Status.OK][:4]
+    assert first[0].type == "boot"
+    assert [(r.type, r.fields["key"]) for r in first[1:]] == [
+        ("config", p.KEY_CAL_OFFSET),
+        ("config", p.KEY_CAL_REFERENCE),
+        ("config", p.KEY_CAL_DAY),
+    ]
 
 
 def test_the_calibration_survives_a_reboot_and_status_shows_it(rebooted):
