@@ -19,7 +19,8 @@ help:
 	@echo "make bench   benchmarks, printed as 'name: value unit' with ratios to baselines"
 	@echo "make mpy     compile firmware/ and boards/ with mpy-cross into $(MPY_OUT)"
 	@echo "make lint    ruff, and a type check of the firmware against the MicroPython stubs"
-	@echo "make deploy PORT=/dev/ttyACM0 BOARD=rp2_pico   copy the compiled firmware with mpremote"
+	@echo "make deploy PORT=/dev/ttyACM0 BOARD=rp2_pico   copy the compiled firmware, the board file"
+	@echo "             and config/site_config.py (the site's defaults and PIN) with mpremote"
 
 venv: $(STAMP)
 
@@ -65,8 +66,9 @@ deploy:
 	$(BIN)/mpremote connect $(PORT) exec "import os; 'lib' in os.listdir('/') or os.mkdir('/lib')" \
 		+ fs cp $(FIRMWARE_MPY) $(MPY_OUT)/mcu_board.mpy :lib/ \
 		+ fs cp $(MPY_OUT)/$(BOARD).mpy :lib/gate_board.mpy \
-		+ fs cp firmware/main.py :main.py
-	@echo "deployed $(BOARD) to $(PORT); reset the board to start the gate"
+		+ fs cp firmware/main.py :main.py \
+		+ fs cp config/site_config.py :site_config.py
+	@echo "deployed $(BOARD) to $(PORT) with config/site_config.py; reset the board to start the gate"
 
 clean:
 	rm -rf build .pytest_cache .hypothesis .ruff_cache .mypy_cache

@@ -179,7 +179,7 @@ class Commands:
         self._tag = 0
         self._command = 0
         # PIN
-        self.pin = protocol.PIN_DEFAULT
+        self.pin = getattr(config, "pin_default", protocol.PIN_DEFAULT)
         self.bad_pins = 0  # wrong PINs in a row
         self.bad_pins_total = 0
         self.locked = False
@@ -229,7 +229,7 @@ class Commands:
             return
         try:
             store.load_config(self.config)
-            values = [protocol.PIN_DEFAULT, 0, 0, 0]
+            values = [self.pin, 0, 0, 0]
             if store.load_service(values):
                 self._apply_service(values)
         except OSError:

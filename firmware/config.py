@@ -12,6 +12,8 @@ plausibility floor applies to the skin reading, the fever threshold to the body 
 
 from micropython import const
 
+import protocol
+
 WINDOW_CAPACITY = const(16)  # the largest window_max: Measurement preallocates this many slots
 
 # (key_id, name, minimum, maximum, default, unit)
@@ -67,6 +69,8 @@ class Config:
         for row in SETTINGS:
             setattr(self, row[_NAME], row[_DEFAULT])
         self.calibration_offset_cc = 0  # set by a calibration (commands.py), not a setting
+        self.pin_default = protocol.PIN_DEFAULT  # the site's PIN until one is persisted
+        self.site_rejected = 0  # site_config.py settings skipped as out of range
 
     def get(self, name):
         setting(name)

@@ -78,6 +78,8 @@ class Gate:
         self.uptime_s = 0
         self.writer.t_cs = 0
         self.writer.boot(cause, boot_count, board.device_id() & 0xFFFFFFFF, protocol.FW_VERSION)
+        if self.config.site_rejected:
+            self.writer.fault(protocol.FAULT_CONFIG, 1, self.config.site_rejected)
         if cause == protocol.RESET_WATCHDOG:
             self.writer.fault(protocol.FAULT_WATCHDOG, 1, 0)  # the last session hung
         if storage is not None and storage.failed:

@@ -1,0 +1,17 @@
+"""The site configuration `make deploy` copies to the board as /site_config.py (edit it there
+with `mpremote edit :site_config.py`, or here before deploying).
+
+SETTINGS are the defaults of this gate, by the names of firmware/config.py's SETTINGS table,
+each range-checked by Config.set at boot: a value out of range is skipped and reported as a
+FAULT_CONFIG record. Settings changed later with `fevergate config` are kept on the board's
+flash and win over these. PIN is the service PIN provisioned at install (0..999999999); None
+keeps the factory PIN 1234 until `fevergate config --set pin=...` changes it.
+"""
+
+SETTINGS = {
+    "fever_threshold_cc": 3730,  # 37.30 C body temperature
+    "skin_offset_cc": 50,  # forehead skin + 0.50 C = body
+    "buzzer_enabled": 1,
+}
+
+PIN = None
