@@ -6,7 +6,8 @@ writes W; then for every N in 1..W the same minute runs on a fresh copy of the f
 power cut at the N-th write (torn in half), and the next boot (a new mount of the same bytes,
 Persist.boot, Journal.open) must find: a filesystem that mounts, the last committed counters
 (or the ones being committed at the cut), every flushed record readable in order, the
-acknowledged position, and a boot that says the power was cut.
+acknowledged position, and a boot that says the power was cut; a whole Gate booting on that
+flash says RESET_POWER_CUT in its BOOT record.
 
 littlefs only: skipped on CPython (no os.VfsLfs2), run on MicroPython by
 tests/test_on_micropython.py.
@@ -14,7 +15,12 @@ tests/test_on_micropython.py.
 
 import journal
 import persist
+import protocol
+from commands import cobs_decode_in_place
+from fakes_board import FakeBoard
 from flashdev import FlashDevice, PowerCut, format_device, mount, need_littlefs, unmount
+from gate import Gate
+from storage import Storage
 
 BLOCKS = 24
 SEGMENT_BYTES = 300  # 13 passage entries: the minute fills the ring and deletes segments
@@ -209,3 +215,41 @@ def test_power_cut_between_writes_loses_nothing_committed():
         except PowerCut:
             pass
         check_after_cut(dev.clone(), t, n)
+
+
+def boot_a_gate(dev):
+    """Boot the whole gate on the flash as found: its BOOT record's reset cause and the
+    storage failures it reports (0: none)."""
+    point = mount(dev)
+    try:
+        storage = Storage.open(point, segment_bytes=SEGMENT_BYTES, max_segments=MAX_SEGMENTS)
+        board = FakeBoard()
+        Gate(board, storage=storage).step(board.now)
+        frame = bytearray(board.uart.data[: board.uart.data.index(0)])
+        cobs_decode_in_place(frame, len(frame))
+        assert frame[0] & 0x1F == protocol.BOOT
+        return frame[7], storage.failed
+    finally:
+        unmount(point)
+
+
+def test_a_gate_booting_after_a_cut_at_any_write_says_power_cut_in_its_boot_record():
+    need_littlefs()
+    writes = clean_run()[2]
+    for n in range(1, writes + 1, 7):
+        dev = clean_flash()
+        dev.cut_after(n, tear=True)
+        t = Track()
+        try:
+            busy_minute(dev, t)
+        except PowerCut:
+            pass
+        if not t.booted:
+            continue  # the cut came before the minute's own boot was on flash
+        assert boot_a_gate(dev.clone()) == (protocol.RESET_POWER_CUT, 0), "cut %d" % n
+
+
+def test_a_gate_booting_after_a_clean_shutdown_says_power_on():
+    need_littlefs()
+    dev = clean_flash()  # one clean session: booted and shut down
+    assert boot_a_gate(dev.clone()) == (protocol.RESET_POWER_ON, 0)
