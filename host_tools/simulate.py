@@ -11,9 +11,25 @@ false_alarms                      fever alarms while no inbound walker at or abo
                                   was in the channel (the skin offset varies: some are expected)
 remeasures                        passages with a REMEASURE_* verdict
 records_sent / _received / _lost  frames the firmware sent / decoded intact / not received
+
+The board always has a flash filesystem (a temporary one unless --flash DIR keeps it between
+runs), so the gate journals its records, counts its boots and keeps its settings. With
+--store FILE a simulated laptop (host_tools/shim/host.py) is plugged in at --connect-after
+MINUTES (0: from the start; before that the UART goes nowhere): it syncs the gate's clock
+from its own (--start, the wall time of the run's first instant), downloads the journal into
+the SQLite store, fills the gaps and logs live records from then on, exactly as `fevergate
+sync` does on a real port. --power-cuts N cuts the power N times at random instants (the seed
+chooses them; MicroPython runtime) and --uart-noise RATE drops and corrupts that fraction of
+the UART bytes. The summary then adds people_in_store, records_in_store, power_cuts,
+journal_dropped (records the journal deleted before a download, from the gate's
+FAULT_JOURNAL_LOSS records) and the sync's own counts.
 """
 
+import datetime
 import json
+import random
+import shutil
+import tempfile
 import threading
 import time
 
@@ -66,18 +82,111 @@ def argparse_simulate(parser):
     parser.add_argument(
         "--start-near-wrap", action="store_true", help="start the ticks 10 s before they wrap"
     )
+    parser.add_argument(
+        "--store", metavar="FILE", help="the laptop's SQLite store: it syncs the gate into it"
+    )
+    parser.add_argument(
+        "--connect-after",
+        type=float,
+        default=None,
+        metavar="MINUTES",
+        help="the laptop is plugged in only then (needs --store; default 0 with --store)",
+    )
+    parser.add_argument(
+        "--start",
+        metavar="ISO",
+        help="wall time of the run's start, e.g. 2026-02-13T07:30 (UTC; default: now); the "
+        "laptop sets the gate's clock from it when it connects",
+    )
+    parser.add_argument(
+        "--power-cuts",
+        type=int,
+        default=0,
+        metavar="N",
+        help="cut the power N times at random instants and boot again (micropython)",
+    )
+    parser.add_argument(
+        "--uart-noise",
+        type=float,
+        default=0.0,
+        metavar="RATE",
+        help="drop and corrupt this fraction of the UART bytes each (e.g. 0.002)",
+    )
+    parser.add_argument(
+        "--flash", metavar="DIR", help="keep the board's flash here (default: a temporary one)"
+    )
     return parser
+
+
+def parse_start(text):
+    """Unix seconds of an ISO date and time (UTC unless it names a zone)."""
+    try:
+        when = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise SimulateError(f"--start {text!r}: not an ISO date and time") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return int(when.timestamp())
+
+
+def power_cut_instants(seed, count, end_ms):
+    """`count` cut instants between 10 % and 90 % of the run, chosen by the seed, sorted."""
+    rng = random.Random(f"{seed}:power-cuts")
+    return sorted(rng.randrange(end_ms // 10, end_ms * 9 // 10) for _ in range(count))
+
+
+def _options(args):
+    """(faults, start_unix, power cut instants) from the options; SimulateError if bad."""
+    text = args.faults
+    noise = getattr(args, "uart_noise", 0.0) or 0.0
+    if noise < 0 or noise >= 0.5:
+        raise SimulateError("--uart-noise is a fraction of the bytes, 0 .. 0.5")
+    if noise:
+        text = ",".join(t for t in (text, f"uart-drop={noise}", f"uart-corrupt={noise}") if t)
+    try:
+        faults = parse_faults(text)
+    except ValueError as exc:
+        raise SimulateError(str(exc)) from None
+    if args.minutes <= 0 or args.rate < 0:
+        raise SimulateError("--minutes must be > 0 and --rate >= 0")
+    connect = getattr(args, "connect_after", None)
+    if connect is not None and not getattr(args, "store", None):
+        raise SimulateError("--connect-after needs --store FILE (where the laptop stores)")
+    if connect is not None and not 0 <= connect < args.minutes:
+        raise SimulateError("--connect-after must be within the run (0 .. --minutes)")
+    cuts = getattr(args, "power_cuts", 0) or 0
+    if cuts < 0:
+        raise SimulateError("--power-cuts must be >= 0")
+    if cuts and args.runtime != "micropython":
+        raise SimulateError("--power-cuts needs the micropython runtime (a process to cut)")
+    start = getattr(args, "start", None)
+    start_unix = parse_start(start) if start else int(time.time())
+    end_ms = int(args.minutes * 60_000)
+    return faults, start_unix, power_cut_instants(args.seed, cuts, end_ms)
 
 
 def do_simulate(state, args):
     try:
-        faults = parse_faults(args.faults)
-    except ValueError as exc:
+        faults, start_unix, cuts = _options(args)
+    except SimulateError as exc:
         state.err.write(f"fevergate simulate: {exc}\n")
         return 2
-    if args.minutes <= 0 or args.rate < 0:
-        state.err.write("fevergate simulate: --minutes must be > 0 and --rate >= 0\n")
-        return 2
+    store = host = None
+    if getattr(args, "store", None):
+        from host_tools.shim.host import SimHost
+        from host_tools.store import Store
+
+        try:
+            store = Store(args.store)
+        except Exception as exc:  # noqa: BLE001  (FevergateError: one clean message)
+            state.err.write(f"fevergate simulate: {getattr(exc, 'message', exc)}\n")
+            return 6
+        connect_ms = int((args.connect_after or 0) * 60_000)
+        host = SimHost(store, connect_ms=connect_ms, start_unix=start_unix)
+    flash = getattr(args, "flash", None)
+    scratch = None
+    if flash is None:
+        scratch = flash = tempfile.mkdtemp(prefix="fevergate-flash-")
     factor = args.realtime_factor
     if factor is None:
         factor = DEMO_REALTIME_FACTOR if args.demo else 0.0
@@ -105,12 +214,17 @@ def do_simulate(state, args):
             start_ticks=start_ticks,
             realtime_factor=factor,
             pty=pty,
+            flash=flash,
+            power_cuts=cuts,
+            host=host,
         )
     except Exception as exc:  # noqa: BLE001  (one clean message, exit code 1)
         stop.set()
         state.err.write(f"fevergate simulate: the simulation failed: {exc}\n")
         return 1
     finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
         if monitor_thread is not None:
             time.sleep(0.5)  # let the monitor show the last records
             stop.set()
@@ -121,6 +235,9 @@ def do_simulate(state, args):
         with open(args.capture, "wb") as f:
             f.write(result.uart_bytes)
     summary = summarize(result)
+    if host is not None:
+        summary.update(store_summary(host, store, args.store))
+        store.close()
     if args.json:
         state.out.write(json.dumps(summary, sort_keys=True) + "\n")
     else:
@@ -175,9 +292,42 @@ def _is_ok(event):
     return event.status.name == "OK"
 
 
-def _record_time_ms(record):
-    """Simulated ms of a record: the firmware boots at 0 and stamps uptime centiseconds."""
-    return record.t_cs * 10
+def store_summary(host, store, path):
+    """What the laptop's store holds after the run, and how its sync went."""
+    result = host.session.result if host.session is not None else None
+    dropped = sum(
+        row["fields"]["detail"]
+        for row in store.query(type_="fault")
+        if row["fields"]["code"] == _protocol().FAULT_JOURNAL_LOSS
+    )
+    return {
+        "store": path,
+        "connected_at_s": None if host.connected_at is None else host.connected_at / 1000,
+        "people_in_store": store.count("passage"),
+        "records_in_store": store.count(),
+        "journal_dropped": dropped,
+        "sync": None
+        if result is None
+        else {
+            "downloaded": result.downloaded,
+            "passes": result.passes,
+            "resends": result.resends,
+            "missing": result.missing,
+            "error": result.error,
+        },
+    }
+
+
+def _world_times(records, boot_starts):
+    """World ms of each record: its boot's start plus its uptime."""
+    times = []
+    boot = -1
+    for record in records:
+        if record.type == "boot":
+            boot += 1
+        start = boot_starts[min(max(boot, 0), len(boot_starts) - 1)]
+        times.append(start + record.t_cs * 10)
+    return times
 
 
 def summarize(result):
@@ -195,9 +345,10 @@ def summarize(result):
     fever = getattr(protocol, "VERDICT_FEVER", None)
     dir_out = getattr(protocol, "DIR_OUT", None)
     alarm_fever = getattr(protocol, "ALARM_FEVER", None)
+    times = dict(zip(map(id, records), _world_times(records, result.boot_starts), strict=True))
     alarms = [r for r in records if r.type == "alarm" and r.fields.get("kind") == alarm_fever]
     remeasure_codes = {code for code, name in verdicts.items() if name.startswith("remeasure")}
-    false_alarms = sum(1 for r in alarms if not _matches_fever(r, scenario))
+    false_alarms = sum(1 for r in alarms if not _matches_fever(times[id(r)], scenario))
     fault_records = {}
     for r in records:
         if r.type == "fault" and r.fields.get("active", 1):
@@ -205,8 +356,8 @@ def summarize(result):
             fault_records[name] = fault_records.get(name, 0) + 1
     boot = next((r for r in records if r.type == "boot"), None)
     records_sent = sum(1 for e in sent_events if _is_ok(e))
-    # the firmware's own count, from its sequence numbers (one boot, fewer than 65536 records)
-    by_seq = (records[-1].seq - records[0].seq) % 65536 + 1 if records else 0
+    # the firmware's own count, from its sequence numbers (fewer than 65536 records a boot)
+    by_seq = _sent_by_seq(records)
     received = len(records)
     summary = {
         "runtime": result.runtime,
@@ -232,7 +383,10 @@ def summarize(result):
         "records_sent_by_seq": by_seq,
         "records_lost": max(0, records_sent - received),
         "records_lost_in_gaps": lost_in_gaps,
-        "bad_frames": sum(1 for e in events if _status(e) not in ("OK", "GAP", "NEW_BOOT")),
+        "bad_frames": sum(
+            1 for e in events if _status(e) not in ("OK", "GAP", "NEW_BOOT", "REPLAY")
+        ),
+        "records_replayed": sum(1 for e in events if _status(e) == "REPLAY"),
         "reboots_seen": sum(1 for e in events if _status(e) == "NEW_BOOT"),
         "fault_records": fault_records,
         "faults": result.world.faults.as_dict(),
@@ -242,14 +396,32 @@ def summarize(result):
         "uart_bytes_dropped": world.uart.bytes_dropped,
         "uart_bytes_corrupted": world.uart.bytes_corrupted,
         "watchdog_longest_gap_ms": result.watchdog_longest_gap_ms,
+        "power_cuts": len(result.bridge.power_cuts) if result.bridge is not None else 0,
+        "watchdog_resets": len(result.bridge.watchdog_resets) if result.bridge is not None else 0,
+        "boots": len(result.boot_starts),
     }
     return summary
 
 
-def _matches_fever(record, scenario):
-    """Whether a fever alarm is explained by an inbound walker at or above the fever threshold
-    who was inside the channel when it sounded (or had just left)."""
-    t = _record_time_ms(record)
+def _sent_by_seq(records):
+    """Records the firmware numbered, by boot: last seq - first seq + 1, summed."""
+    total = 0
+    first = last = None
+    for record in records:
+        if record.type == "boot" and first is not None:
+            total += (last - first) % 65536 + 1
+            first = None
+        if first is None:
+            first = record.seq
+        last = record.seq
+    if first is not None:
+        total += (last - first) % 65536 + 1
+    return total
+
+
+def _matches_fever(t, scenario):
+    """Whether a fever alarm at world time `t` (ms) is explained by an inbound walker at or
+    above the fever threshold who was inside the channel then (or had just left)."""
     for person in scenario.people:
         if person.direction == IN and person.body_c * 100 >= FEVER_THRESHOLD_CC:
             if person.arrival_ms <= t <= person.exit_ms + _MATCH_AFTER_EXIT_MS:
@@ -268,6 +440,26 @@ def format_summary(s):
         f"records  {s['records_sent']} sent, {s['records_received']} received, "
         f"{s['records_lost']} lost",
     ]
+    if s.get("power_cuts") or s.get("watchdog_resets"):
+        lines.append(
+            f"boots    {s['boots']} ({s['power_cuts']} power cuts, "
+            f"{s['watchdog_resets']} watchdog resets)"
+        )
+    if "store" in s:
+        when = s["connected_at_s"]
+        sync = s["sync"] or {}
+        lines.append(
+            f"laptop   plugged in at {when:.0f} s; store {s['store']}: "
+            f"{s['people_in_store']} passages, {s['records_in_store']} records"
+            if when is not None
+            else f"laptop   never plugged in; store {s['store']}"
+        )
+        if sync:
+            lines.append(
+                f"sync     {sync['downloaded']} downloaded in {sync['passes']} passes, "
+                f"{sync['missing']} missing, journal dropped {s['journal_dropped']}"
+                + (f"; {sync['error']}" if sync["error"] else "")
+            )
     if s["faults"]:
         seen = ", ".join(f"{k} x{v}" for k, v in sorted(s["fault_records"].items()))
         lines.append(

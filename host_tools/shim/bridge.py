@@ -102,6 +102,7 @@ class MicroPythonRuntime:
         self.power_cuts_planned = sorted(power_cuts)
         self.power_cuts = []  # virtual instants the power was actually cut
         self.boots = 0
+        self.boot_starts = []  # World time of each boot's board time 0
         self._offset = 0  # World time of this boot's board time 0
         self._cut_at = None
         self._reset_cause = RESET_POWER_ON
@@ -128,6 +129,7 @@ class MicroPythonRuntime:
             if self._cut_at is not None and self._cut_at >= world.end_ms:
                 self._cut_at = None
             self._offset = now
+            self.boot_starts.append(now)
             self.boots += 1
             self.watchdog_ms = 0
             ended = self._run_once()

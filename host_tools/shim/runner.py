@@ -67,6 +67,11 @@ class SimulationResult:
         self.bridge = bridge  # the MicroPythonRuntime (micropython runtime only)
 
     @property
+    def boot_starts(self):
+        """World ms of each boot's uptime 0 (one boot on CPython)."""
+        return self.bridge.boot_starts if self.bridge is not None else [0]
+
+    @property
     def simulated_s(self):
         return self.world.clock.elapsed / 1000.0
 
