@@ -17,7 +17,8 @@ import enum
 import gc
 import struct
 from binascii import crc_hqx
-from dataclasses import dataclass
+from dataclasses import FrozenInstanceError
+from operator import itemgetter
 
 from cobs import cobs
 
@@ -53,22 +54,112 @@ class Status(enum.Enum):
     REPLAY = "REPLAY"  # a journaled record sent again (Event.record, Event.boot)
 
 
-@dataclass(frozen=True)
-class Record:
-    type: str  # "boot", "passage", ...
-    seq: int
-    t_cs: int
-    fields: dict
+class Event(tuple):
+    """What the decoder makes of one frame or one finding: `status`, the `record` (OK and
+    REPLAY), the `raw` frame, `lost` (GAP: records missing), `detail` (what was wrong) and
+    `boot` (REPLAY: the boot, mod 2**16, the journaled record belongs to). Read-only.
+
+    An OK event is the Record itself (status OK, `record` is itself): one object per good
+    frame, which is what lets the decoder keep up with a day's capture in a second."""
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        status: Status,
+        record: Record | None,
+        raw: bytes,
+        lost: int = 0,
+        detail: str = "",
+        boot: int | None = None,
+    ) -> Event:
+        return tuple.__new__(cls, (status, record, raw, lost, detail, boot))
+
+    status = property(itemgetter(0))
+    record = property(itemgetter(1))
+    raw = property(itemgetter(2))
+    lost = property(itemgetter(3))
+    detail = property(itemgetter(4))
+    boot = property(itemgetter(5))
+
+    def __setattr__(self, name, value):
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name):
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __repr__(self) -> str:
+        return (
+            f"Event(status={self.status!r}, record={self.record!r}, raw={self.raw!r}, "
+            f"lost={self.lost!r}, detail={self.detail!r}, boot={self.boot!r})"
+        )
 
 
-@dataclass(frozen=True)
-class Event:
-    status: Status
-    record: Record | None
-    raw: bytes
-    lost: int = 0
-    detail: str = ""
-    boot: int | None = None  # REPLAY: the boot (mod 2**16) the journaled record belongs to
+class Record(Event):
+    """One good record: `type` ("boot", "passage", ...), `seq`, `t_cs` and `fields`, a dict of
+    its body fields (record_to_dict adds the names of coded values). Read-only. It is also the
+    OK event that carried it: `status` OK, `record` itself, `raw` its frame.
+
+    The decoder keeps the unpacked values and builds the `fields` dict on first use: a big
+    capture's records are mostly stored or counted by type, and building every dict up front
+    halved the decoder's speed. Equal records have equal type, seq, t_cs and fields.
+    """
+
+    __match_args__ = ("type", "seq", "t_cs", "fields")
+    __hash__ = None  # type: ignore[assignment]  (fields is a dict)
+
+    status = Status.OK
+    lost = 0
+    detail = ""
+    boot = None
+
+    def __new__(  # type: ignore[misc]
+        cls,
+        type: str,  # noqa: A002
+        seq: int,
+        t_cs: int,
+        fields: dict,
+        raw: bytes = b"",
+    ) -> Record:
+        return tuple.__new__(cls, (type, seq, t_cs, fields, None, raw))
+
+    type = property(itemgetter(0), doc="record type name")
+    seq = property(itemgetter(1), doc="u16 sequence number")
+    t_cs = property(itemgetter(2), doc="device uptime, centiseconds")
+    raw = property(itemgetter(5), doc="the frame it came in (b'' when built by hand)")
+
+    @property
+    def record(self) -> Record:
+        return self
+
+    @property
+    def fields(self) -> dict:
+        build = self[4]
+        if build is None:
+            return self[3]
+        cache = self.__dict__
+        fields = cache.get("fields")
+        if fields is None:
+            fields = cache["fields"] = build(self[3])
+        return fields
+
+    def __eq__(self, other):
+        if not isinstance(other, Record):
+            return NotImplemented
+        return self[:3] == other[:3] and self.fields == other.fields
+
+    def __ne__(self, other):
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    def __repr__(self) -> str:
+        return (
+            f"Record(type={self.type!r}, seq={self.seq!r}, t_cs={self.t_cs!r}, "
+            f"fields={self.fields!r})"
+        )
+
+    def __reduce__(self):
+        return (Record, (self.type, self.seq, self.t_cs, self.fields, self.raw))
 
 
 def _names(prefix: str) -> dict[int, str]:
@@ -112,37 +203,18 @@ _FLAGS_VERDICT_MASK = protocol.FLAGS_VERDICT_MASK
 _FLAGS_DIRECTION_SHIFT = protocol.FLAGS_DIRECTION_SHIFT
 _FLAGS_DIRECTION_MASK = protocol.FLAGS_DIRECTION_MASK
 
-# Fast construction of the frozen dataclasses: fill the instance dict directly (the dataclass
-# __init__ goes through object.__setattr__ once per field, which would halve the decoder's speed).
-# Event's defaults (lost=0, detail="") are class attributes, so an OK event needs only three.
-_new = object.__new__
+
+_tuple_new = tuple.__new__
 
 
-def _record(type_name: str, seq: int, t_cs: int, fields: dict) -> Record:
-    record = _new(Record)
-    d = record.__dict__
-    d["type"] = type_name
-    d["seq"] = seq
-    d["t_cs"] = t_cs
-    d["fields"] = fields
-    return record
+def _record(type_name: str, seq: int, t_cs: int, fields: dict, raw: bytes = b"") -> Record:
+    return _tuple_new(Record, (type_name, seq, t_cs, fields, None, raw))
 
 
 def _event(
     status: Status, record: Record | None, raw: bytes, lost=0, detail="", boot=None
 ) -> Event:
-    event = _new(Event)
-    d = event.__dict__
-    d["status"] = status
-    d["record"] = record
-    d["raw"] = raw
-    if lost:
-        d["lost"] = lost
-    if detail:
-        d["detail"] = detail
-    if boot is not None:
-        d["boot"] = boot
-    return event
+    return _tuple_new(Event, (status, record, raw, lost, detail, boot))
 
 
 class _Spec:
@@ -225,7 +297,7 @@ def _decode(frame: bytes) -> Event:
             f"{spec.name} payload of {m - 2} bytes, expected {spec.size}",
         )
     values = spec.unpack(payload)
-    return _event(_OK, _record(spec.name, values[1], values[2], spec.build(values)), frame)
+    return _record(spec.name, values[1], values[2], spec.build(values), frame)
 
 
 def _decode_replay(payload: bytes, frame: bytes) -> Event:
@@ -411,45 +483,40 @@ class StreamDecoder:
         append = events.append
         cobs_decode = cobs.decode
         decode_error = cobs.DecodeError
-        specs = _SPECS_BY_BYTE0
-        new = _new
-        ok = _OK
-        max_frame = _MAX_FRAME
+        crc = crc_hqx
+        entries = _FAST_PATH
+        new = _tuple_new
+        record_class = Record
+        wrap = _T_WRAP_MASK
+        half = _T_HALF
         last_seq = self._last_seq
         last_t = self._last_t_cs
         records = 0
         for frame in frames:
             if not frame:
                 continue  # consecutive delimiters: an empty frame, skipped silently
-            spec = None
-            if len(frame) <= max_frame:
-                try:
-                    payload = cobs_decode(frame)
-                except decode_error:
-                    payload = b""
-                if payload and not crc_hqx(payload, 0xFFFF):
-                    spec = specs[payload[0]]
-                    if spec is not None and len(payload) != spec.size + 2:
-                        spec = None
-            if spec is None:
-                event = _decode(frame)  # says what is wrong with it
+            try:
+                payload = cobs_decode(frame)
+            except decode_error:
+                payload = None
+            entry = None
+            if payload and not crc(payload, 0xFFFF):
+                entry = entries[payload[0]]
+                if entry is not None and len(payload) != entry[1]:
+                    entry = None
+            if entry is None:
+                event = _decode(frame)  # says what is wrong with it (or a REPLAY)
                 append(event)
                 counts[event.status.value] += 1
                 continue
-            values = spec.unpack(payload)
+            values = entry[0](payload)
             seq = values[1]
             t_cs = values[2]
-            record = new(Record)
-            d = record.__dict__
-            d["type"] = spec.name
-            d["seq"] = seq
-            d["t_cs"] = t_cs
-            d["fields"] = spec.build(values)
-            if spec is _BOOT_SPEC:
+            if entry[4]:  # a BOOT record
                 append(_event(_NEW_BOOT, None, b"", 0, "boot record"))
                 counts["NEW_BOOT"] += 1
             elif last_t is not None:
-                if (t_cs - last_t) & _T_WRAP_MASK >= _T_HALF:
+                if (t_cs - last_t) & wrap >= half:
                     detail = f"t_cs went back from {last_t} to {t_cs}"
                     append(_event(_NEW_BOOT, None, b"", 0, detail))
                     counts["NEW_BOOT"] += 1
@@ -462,12 +529,8 @@ class StreamDecoder:
                         counts["lost"] += lost
             last_seq = seq
             last_t = t_cs
-            event = new(Event)
-            d = event.__dict__
-            d["status"] = ok
-            d["record"] = record
-            d["raw"] = frame
-            append(event)
+            # the Record is its own OK event; its fields dict is built on first use
+            append(new(record_class, (entry[2], seq, t_cs, values, entry[3], frame)))
             records += 1
         if records:
             counts["OK"] += records
@@ -476,4 +539,11 @@ class StreamDecoder:
 
 
 _BOOT_SPEC = _SPECS[protocol.BOOT]
+# byte0 -> (unpack, payload + CRC length, name, fields builder, is BOOT) for the hot loop
+_FAST_PATH: list[tuple | None] = [
+    None
+    if spec is None
+    else (spec.unpack, spec.size + 2, spec.name, spec.build, spec is _BOOT_SPEC)
+    for spec in _SPECS_BY_BYTE0
+]
 _REPLAY_BYTE0 = (protocol.VERSION << protocol.VERSION_SHIFT) | protocol.REPLAY

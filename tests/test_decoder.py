@@ -319,3 +319,25 @@ def test_a_damaged_replay_frame_is_a_crc_mismatch():
     frame = bytearray(encode_replay(1, encode_payload("alarm", 1, 1, kind=1, temp_cc=1)))
     frame[5] ^= 0x40
     assert StreamDecoder().feed(bytes(frame))[0].status == Status.CRC_MISMATCH
+
+
+def test_a_decoded_record_equals_one_built_from_the_same_fields():
+    event = StreamDecoder().feed(passage(9, t_cs=700, temp_cc=3712))[0]
+    fields = {"verdict": 0, "direction": 1, "temp_cc": 3712, "transit_cs": 20}
+    assert event.record == Record("passage", 9, 700, fields)
+    assert event.record != Record("passage", 9, 700, dict(fields, temp_cc=3713))
+
+
+def test_an_ok_event_is_its_own_record_with_its_frame():
+    data = passage(3)
+    event = StreamDecoder().feed(data)[0]
+    assert event.status is Status.OK
+    assert event.record is event
+    assert event.raw == data[:-1]
+    assert (event.lost, event.detail, event.boot) == (0, "", None)
+
+
+def test_the_fields_of_a_decoded_record_are_built_once_and_kept():
+    record = StreamDecoder().feed(passage(4))[0].record
+    assert record.fields is record.fields
+    assert set(record.fields) == {"verdict", "direction", "temp_cc", "transit_cs"}
