@@ -1,0 +1,354 @@
+"""`fevergate report`: the day at a gate, from the SQLite store, as text and as a PNG.
+
+`day_report(store, day, device_id=None)` reads the records whose wall time falls on `day`
+(UTC) and returns one `GateDay` per gate: people in per hour (and out), the day's total in
+(the figure gates like this reported every day), fevers and re-measures by kind, the
+temperatures of the measured passages (normal and fever verdicts) with their mean and
+standard deviation, the faults raised and cleared, and the calibration in force at the end of
+the day (the last calibration CONFIG records the gate sent before then). `format_text` and
+`render_png` (matplotlib, Agg) present it. Records without a wall time (a boot whose clock was
+never synced) cannot be placed on a day: they are counted and the report says so.
+
+Every fever figure is a screening result, to be confirmed with a clinical thermometer, as the
+screening standards ask; both the text and the PNG say so.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+from dataclasses import dataclass, field
+
+from host_tools.decoder import FAULT_NAMES, VERDICT_NAMES
+from host_tools.store import Store
+from host_tools.wire import protocol
+
+SCREENING_NOTE = "Fever results are screening results: confirm each with a clinical thermometer."
+HISTOGRAM_STEP_CC = 20  # 0.20 C bins
+_DAY_S = 86400
+_MEASURED = (protocol.VERDICT_NORMAL, protocol.VERDICT_FEVER)
+
+
+@dataclass
+class GateDay:
+    device_id: int
+    day: datetime.date
+    people_in_by_hour: list[int] = field(default_factory=lambda: [0] * 24)
+    people_out_by_hour: list[int] = field(default_factory=lambda: [0] * 24)
+    people_unknown_direction: int = 0
+    fevers: int = 0  # passages with a fever verdict (screening results)
+    fever_alarms: int = 0
+    remeasures: dict[str, int] = field(default_factory=dict)
+    temperatures_cc: list[int] = field(default_factory=list)
+    faults_raised: dict[str, int] = field(default_factory=dict)
+    faults_cleared: dict[str, int] = field(default_factory=dict)
+    calibration: dict[str, int] | None = None  # offset_cc, reference_cc, day (days since 1970)
+    undated_records: int = 0  # of this gate, without a wall time: not in the day
+
+    @property
+    def people_in(self) -> int:
+        return sum(self.people_in_by_hour) + self.people_unknown_direction
+
+    @property
+    def people_out(self) -> int:
+        return sum(self.people_out_by_hour)
+
+    @property
+    def mean_c(self) -> float | None:
+        t = self.temperatures_cc
+        return sum(t) / len(t) / 100 if t else None
+
+    @property
+    def spread_c(self) -> float | None:
+        """Standard deviation of the measured temperatures (population), C."""
+        t = self.temperatures_cc
+        if not t:
+            return None
+        mean = sum(t) / len(t)
+        return math.sqrt(sum((x - mean) ** 2 for x in t) / len(t)) / 100
+
+    def histogram(self) -> list[tuple[int, int]]:
+        """(bin start cC, count) for HISTOGRAM_STEP_CC bins from the lowest to the highest."""
+        if not self.temperatures_cc:
+            return []
+        step = HISTOGRAM_STEP_CC
+        low = min(self.temperatures_cc) // step * step
+        high = max(self.temperatures_cc) // step * step
+        counts = dict.fromkeys(range(low, high + step, step), 0)
+        for t in self.temperatures_cc:
+            counts[t // step * step] += 1
+        return sorted(counts.items())
+
+
+def parse_day(text: str) -> datetime.date:
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--day {text!r}: give a date like 2026-02-13") from None
+
+
+def day_bounds(day: datetime.date) -> tuple[float, float]:
+    start = datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.timezone.utc)
+    return start.timestamp(), start.timestamp() + _DAY_S
+
+
+def devices(store: Store) -> list[int]:
+    return [d for (d,) in store.db.execute("SELECT DISTINCT device_id FROM records ORDER BY 1")]
+
+
+def day_report(store: Store, day: datetime.date, device_id: int | None = None) -> list[GateDay]:
+    """One GateDay per gate with records on `day` (only `device_id` when given)."""
+    since, until = day_bounds(day)
+    gates = [device_id] if device_id is not None else devices(store)
+    out = []
+    for gate in gates:
+        report = GateDay(gate, day)
+        seen = False
+        for row in store.query(device_id=gate, since=since, until=until):
+            seen = True
+            _add(report, row, since)
+        if not seen:
+            continue
+        report.calibration = _calibration(store, gate, until)
+        report.undated_records = store.db.execute(
+            "SELECT COUNT(*) FROM records WHERE device_id = ? AND wall_time IS NULL", (gate,)
+        ).fetchone()[0]
+        out.append(report)
+    return out
+
+
+def _add(report: GateDay, row: dict, since: float) -> None:
+    fields = row["fields"]
+    kind = row["type"]
+    if kind == "passage":
+        hour = int((row["wall_time"] - since) // 3600)
+        direction = fields["direction"]
+        if direction == protocol.DIR_OUT:
+            report.people_out_by_hour[hour] += 1
+        elif direction == protocol.DIR_IN:
+            report.people_in_by_hour[hour] += 1
+        else:
+            report.people_unknown_direction += 1
+        verdict = fields["verdict"]
+        if verdict == protocol.VERDICT_FEVER:
+            report.fevers += 1
+        elif verdict not in _MEASURED and verdict != protocol.VERDICT_NO_READING:
+            name = VERDICT_NAMES.get(verdict, str(verdict)).replace("remeasure_", "")
+            report.remeasures[name] = report.remeasures.get(name, 0) + 1
+        if verdict in _MEASURED:
+            report.temperatures_cc.append(fields["temp_cc"])
+    elif kind == "alarm" and fields["kind"] == protocol.ALARM_FEVER:
+        report.fever_alarms += 1
+    elif kind == "fault":
+        name = FAULT_NAMES.get(fields["code"], str(fields["code"]))
+        table = report.faults_raised if fields["active"] else report.faults_cleared
+        table[name] = table.get(name, 0) + 1
+
+
+def _calibration(store: Store, device_id: int, until: float) -> dict[str, int] | None:
+    """The last calibration the gate reported before `until`, or None."""
+    keys = {
+        protocol.KEY_CAL_OFFSET: "offset_cc",
+        protocol.KEY_CAL_REFERENCE: "reference_cc",
+        protocol.KEY_CAL_DAY: "day",
+    }
+    found: dict[str, int] = {}
+    rows = store.db.execute(
+        "SELECT fields FROM records WHERE device_id = ? AND type = 'config' "
+        "AND wall_time < ? ORDER BY wall_time",
+        (device_id, until),
+    )
+    for (text,) in rows:
+        fields = json.loads(text)
+        if fields["key"] in keys:
+            found[keys[fields["key"]]] = fields["value"]
+    if not found.get("reference_cc"):
+        return None
+    return found
+
+
+# -- presenting ------------------------------------------------------------------------
+
+
+def _c(cc: float) -> str:
+    return f"{cc / 100:.2f} C"
+
+
+def format_text(reports: list[GateDay], store_path: str) -> str:
+    lines = []
+    for r in reports:
+        lines += [
+            f"fevergate report: {r.day.isoformat()} (UTC), gate 0x{r.device_id:08X}, "
+            f"store {store_path}",
+            f"people in     {r.people_in}   (out {r.people_out})",
+            "hour (UTC)   in  out",
+        ]
+        peak = max(r.people_in_by_hour) or 1
+        for hour in range(24):
+            n_in, n_out = r.people_in_by_hour[hour], r.people_out_by_hour[hour]
+            if n_in or n_out:
+                bar = "#" * max(1, round(40 * n_in / peak)) if n_in else ""
+                lines.append(f"  {hour:02d}:00  {n_in:5d} {n_out:4d}  {bar}")
+        if r.people_unknown_direction:
+            lines.append(f"  (direction unknown: {r.people_unknown_direction}, counted in)")
+        lines.append(f"fevers        {r.fevers} screening results ({r.fever_alarms} fever alarms)")
+        remeasures = sum(r.remeasures.values())
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(r.remeasures.items()))
+        lines.append(f"re-measures   {remeasures}" + (f" ({kinds})" if kinds else ""))
+        if r.temperatures_cc:
+            lines.append(
+                f"temperature   mean {r.mean_c:.2f} C, spread (sd) {r.spread_c:.2f} C "
+                f"over {len(r.temperatures_cc)} readings"
+            )
+            most = max(n for _, n in r.histogram())
+            for start, n in r.histogram():
+                bar = "#" * round(30 * n / most) if n else ""
+                lines.append(f"  {_c(start)} .. {_c(start + HISTOGRAM_STEP_CC)}  {n:5d}  {bar}")
+        else:
+            lines.append("temperature   no measured passages")
+        raised = ", ".join(f"{k} x{v}" for k, v in sorted(r.faults_raised.items()))
+        cleared = sum(r.faults_cleared.values())
+        lines.append(
+            f"faults        {raised or 'none'}" + (f" ({cleared} cleared)" if cleared else "")
+        )
+        lines.append(f"calibration   {_calibration_text(r.calibration)}")
+        if r.undated_records:
+            lines.append(
+                f"note          {r.undated_records} records of this gate have no wall time "
+                "(their boot's clock was never synced) and are not in any day"
+            )
+        lines.append(SCREENING_NOTE)
+        lines.append("")
+    if len(reports) > 1:
+        total_in = sum(r.people_in for r in reports)
+        total_fevers = sum(r.fevers for r in reports)
+        lines.append(
+            f"all {len(reports)} gates: {total_in} people in, {total_fevers} fever "
+            "screening results"
+        )
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _calibration_text(cal: dict[str, int] | None) -> str:
+    if cal is None:
+        return "none recorded"
+    when = "date unknown"
+    if cal.get("day"):
+        when = (datetime.date(1970, 1, 1) + datetime.timedelta(days=cal["day"])).isoformat()
+    offset = cal.get("offset_cc", 0)
+    return f"offset {offset / 100:+.2f} C against {_c(cal['reference_cc'])}, {when}"
+
+
+def render_png(reports: list[GateDay], path: str) -> None:
+    """One figure: people in and out per hour, the temperature histogram, the day in words."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(
+        len(reports), 2, figsize=(12, 4.2 * len(reports)), squeeze=False, layout="constrained"
+    )
+    for row, r in zip(axes, reports, strict=True):
+        hours, temps = row
+        x = list(range(24))
+        hours.bar(x, r.people_in_by_hour, label="in", color="tab:blue")
+        hours.bar(x, r.people_out_by_hour, bottom=r.people_in_by_hour, label="out", color="0.7")
+        hours.set_xticks(range(0, 24, 2))
+        hours.set_xlabel("hour (UTC)")
+        hours.set_ylabel("people")
+        hours.set_title(f"gate 0x{r.device_id:08X}, {r.day.isoformat()}: {r.people_in} in")
+        hours.legend()
+        bins = r.histogram()
+        if bins:
+            temps.bar(
+                [(b + HISTOGRAM_STEP_CC / 2) / 100 for b, _ in bins],
+                [n for _, n in bins],
+                width=HISTOGRAM_STEP_CC / 100 * 0.9,
+                color="tab:green",
+            )
+            temps.axvline(r.mean_c, color="k", linestyle="--", label=f"mean {r.mean_c:.2f} C")
+            temps.axvline(
+                protocol_threshold_c(), color="tab:red", label="fever threshold (default)"
+            )
+            temps.legend()
+        temps.set_xlabel("body temperature, C")
+        temps.set_ylabel("passages")
+        spread = f", sd {r.spread_c:.2f} C" if r.temperatures_cc else ""
+        temps.set_title(
+            f"{r.fevers} fever screening results, {sum(r.remeasures.values())} re-measures"
+            f"{spread}; calibration: {_calibration_text(r.calibration)}",
+            fontsize=9,
+        )
+    fig.suptitle(SCREENING_NOTE, fontsize=10, color="tab:red")
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def protocol_threshold_c() -> float:
+    """The firmware's default fever threshold (firmware/config.py), C."""
+    from host_tools import compat
+
+    compat.install()
+    import config
+
+    return config.Config().fever_threshold_cc / 100
+
+
+# -- `fevergate report` ------------------------------------------------------------------
+
+
+def argparse_report(parser) -> None:
+    import textwrap
+
+    parser.description = textwrap.fill(
+        "The day at the gate(s) from the SQLite store: people per hour and the day's total, "
+        "fevers (screening results) and re-measures, the temperature histogram with its mean "
+        "and spread, faults, the calibration in force. Text on stdout; --png also draws it. "
+        "Days are UTC days of the records' wall time (set by `fevergate sync` or time-sync).",
+        79,
+    )
+    parser.epilog = (
+        "examples:\n  fevergate report --store gate.db --day 2026-02-13\n"
+        "  fevergate report --store gate.db --day 2026-02-13 --png day.png --device 0x4D501D1D"
+    )
+    parser.add_argument("--store", required=True, metavar="FILE", help="the SQLite store")
+    parser.add_argument("--day", metavar="YYYY-MM-DD", help="the day (default: the latest)")
+    parser.add_argument("--png", metavar="OUT.png", help="also draw the report into this PNG")
+    parser.add_argument(
+        "--device", type=lambda t: int(t, 0), metavar="ID", help="one gate (default: all)"
+    )
+
+
+def do_report(state, args) -> int:
+    from host_tools.errors import EXIT_DATA, EXIT_FILE, EXIT_USAGE, FevergateError
+
+    store = Store(args.store, readonly=True)
+    try:
+        if args.day:
+            try:
+                day = parse_day(args.day)
+            except ValueError as exc:
+                raise FevergateError(str(exc), EXIT_USAGE) from None
+        else:
+            latest = store.db.execute("SELECT MAX(wall_time) FROM records").fetchone()[0]
+            if latest is None:
+                raise FevergateError(f"{args.store} has no records with a wall time", EXIT_DATA)
+            day = datetime.datetime.fromtimestamp(latest, datetime.timezone.utc).date()
+        reports = day_report(store, day, args.device)
+    finally:
+        store.close()
+    if not reports:
+        which = "" if args.device is None else f" of gate 0x{args.device:08X}"
+        raise FevergateError(
+            f"no records{which} on {day.isoformat()} (UTC) in {args.store}", EXIT_DATA
+        )
+    state.out.write(format_text(reports, args.store))
+    if args.png:
+        try:
+            render_png(reports, args.png)
+        except OSError as exc:
+            raise FevergateError(f"{args.png}: cannot write ({exc})", EXIT_FILE) from None
+        state.out.write(f"drawn into {args.png}\n")
+    return 0
