@@ -6,12 +6,11 @@ temporary directory.
 
 import protocol
 from backlog import BACKLOG_FROM, BACKLOG_UNACKNOWLEDGED, FRAMES_PER_TICK, Backlog
-from commands import cobs_decode_in_place
 from fakes_board import FakeUART
 from flashdev import scratch_dir
-from frame import crc16
 from journal import Journal
 from records import RecordWriter
+from support import payloads
 
 BOOT = 7
 TAG = 0x1234
@@ -31,21 +30,6 @@ def passages(writer, n):
     for i in range(n):
         seqs.append(writer.passage(protocol.VERDICT_NORMAL, protocol.DIR_IN, 3600 + i, 50))
     return seqs
-
-
-def frames(data):
-    """The decoded payloads (CRC checked and removed) of the 0x00-delimited frames in data."""
-    out = []
-    start = 0
-    for i in range(len(data)):
-        if data[i] == 0:
-            buf = bytearray(data[start:i])
-            n = cobs_decode_in_place(buf, len(buf))
-            assert n >= 3
-            assert crc16(buf, n - 2) == buf[n - 2] << 8 | buf[n - 1]
-            out.append(bytes(buf[: n - 2]))
-            start = i + 1
-    return out
 
 
 def sent(uart):
@@ -72,7 +56,7 @@ def test_a_download_sends_every_journaled_record_in_a_replay_frame():
     assert backlog.start(BACKLOG_UNACKNOWLEDGED, 0, TAG)
     uart = FakeUART()
     download(backlog, uart)
-    replays = [f for f in frames(sent(uart)) if f[0] & 0x1F == protocol.REPLAY]
+    replays = [f for f in payloads(sent(uart)) if f[0] & 0x1F == protocol.REPLAY]
     assert len(replays) == 5
     for i in range(5):
         payload, seq = replays[i], seqs[i]
@@ -94,7 +78,7 @@ def test_the_end_of_a_download_says_how_many_were_sent_and_carries_the_tag():
     writer.drain(end, BIG_BUDGET)
     configs = []
     reply = None
-    for f in frames(sent(end)):
+    for f in payloads(sent(end)):
         if f[0] & 0x1F == protocol.CONFIG:
             configs.append((f[7], f[8] | f[9] << 8 | f[10] << 16 | f[11] << 24))
         elif f[0] & 0x1F == protocol.REPLY:
@@ -121,7 +105,7 @@ def test_a_tick_sends_a_bounded_number_of_frames_within_its_budget():
     backlog.start(BACKLOG_UNACKNOWLEDGED, 0, TAG)
     uart = FakeUART()
     backlog.pump(uart, BIG_BUDGET)
-    assert len(frames(sent(uart))) == FRAMES_PER_TICK
+    assert len(payloads(sent(uart))) == FRAMES_PER_TICK
     small = FakeUART()
     assert backlog.pump(small, 20) == 0  # a replayed passage is 20 bytes: the budget is short
 
@@ -134,7 +118,7 @@ def test_a_download_after_an_acknowledgement_resumes_after_it():
     backlog.start(BACKLOG_UNACKNOWLEDGED, 0, TAG)
     uart = FakeUART()
     download(backlog, uart)
-    replayed = [f[4] | f[5] << 8 for f in frames(sent(uart))]
+    replayed = [f[4] | f[5] << 8 for f in payloads(sent(uart))]
     assert replayed == seqs[4:]
 
 
@@ -145,7 +129,7 @@ def test_a_download_from_a_key_starts_at_that_record():
     backlog.start(BACKLOG_FROM, BOOT << 16 | seqs[2], TAG)
     uart = FakeUART()
     download(backlog, uart)
-    assert [f[4] | f[5] << 8 for f in frames(sent(uart))] == seqs[2:]
+    assert [f[4] | f[5] << 8 for f in payloads(sent(uart))] == seqs[2:]
 
 
 def test_an_unknown_start_key_is_refused_and_nothing_runs():

@@ -3,11 +3,11 @@ counters, every record journaled, journal losses reported. Both interpreters."""
 
 import persist
 import protocol
-from commands import cobs_decode_in_place
 from fakes_board import FakeBoard, raw_from_cc
 from flashdev import scratch_dir
 from gate import COMMIT_MS, FLUSH_MS, Gate
 from storage import Storage
+from support import sent_payloads
 
 TICK = 10
 
@@ -40,16 +40,7 @@ def boot(root, **kw):
 
 def records(board):
     """(type, payload) of every frame the board's UART sent."""
-    data = board.uart.data[: board.uart.written]
-    out = []
-    start = 0
-    for i in range(len(data)):
-        if data[i] == 0:
-            buf = bytearray(data[start:i])
-            n = cobs_decode_in_place(buf, len(buf))
-            out.append((buf[0] & 0x1F, bytes(buf[: n - 2])))
-            start = i + 1
-    return out
+    return [(payload[0] & 0x1F, payload) for payload in sent_payloads(board.uart)]
 
 
 def boot_record(board):
