@@ -121,6 +121,9 @@ def describe_event(event: Event, wall: float | None = None) -> tuple[str, str]:
         return f"{pad}  ! {event.lost} record(s) lost ({event.detail})", "yellow"
     if event.status is Status.NEW_BOOT:
         return f"{pad}  --- new boot ({event.detail})", "cyan"
+    if event.status is Status.REPLAY:
+        line, _ = describe(event.record, wall)
+        return f"{line}  (from the journal, boot {event.boot})", "dim"
     return (
         f"{pad}  ! bad frame {event.status.value}: {event.detail} ({len(event.raw)} bytes)",
         "yellow",
@@ -135,6 +138,9 @@ def event_to_dict(event: Event, wall: float | None = None) -> dict:
         out["wall_time"] = wall
         return out
     out = {"status": event.status.value}
+    if event.status is Status.REPLAY:
+        out.update(record_to_dict(event.record))
+        out["boot"] = event.boot
     if event.status is Status.GAP:
         out["lost"] = event.lost
     if event.raw:
@@ -152,6 +158,8 @@ def raw_line(event: Event) -> str:
         return f"{event.raw.hex(' ')} 00  ! {event.status.value}: {event.detail}"
     if event.status is Status.GAP:
         return f"# {event.lost} record(s) lost ({event.detail})"
+    if event.status is Status.REPLAY:
+        return f"{event.raw.hex(' ')} 00  # replayed from the journal, boot {event.boot}"
     return f"# new boot ({event.detail})"
 
 

@@ -7,7 +7,7 @@ import threading
 import pytest
 import serial
 
-from host_tools.decoder import encode_record
+from host_tools.decoder import encode_payload, encode_record, encode_replay
 from host_tools.errors import EXIT_GARBAGE, EXIT_NO_PORT, FevergateError
 from host_tools.monitor import Totals, monitor
 from host_tools.store import Store
@@ -220,3 +220,24 @@ def test_rich_on_a_terminal_keeps_a_live_totals_panel_under_the_log():
     text = out.getvalue()
     assert "fevergate monitor" in text and "today: 1 in" in text
     assert "passage in" in text
+
+
+def replayed_passage(boot_number, seq):
+    payload = encode_payload(
+        "passage", seq, 500, verdict=0, direction=1, temp_cc=3650, transit_cs=40
+    )
+    return encode_replay(boot_number, payload)
+
+
+def test_jsonl_shows_a_replayed_record_with_its_boot():
+    _, text = run(boot() + replayed_passage(2, 17))
+    replays = [o for o in map(json.loads, text.splitlines()) if o["status"] == "REPLAY"]
+    assert len(replays) == 1
+    assert (replays[0]["type"], replays[0]["seq"], replays[0]["boot"]) == ("passage", 17, 2)
+
+
+def test_rich_view_calls_a_replay_a_record_from_the_journal_not_a_bad_frame():
+    totals, text = run(boot() + replayed_passage(2, 17), mode="rich")
+    assert "from the journal, boot 2" in text
+    assert "! bad frame" not in text
+    assert totals.bad == 0
