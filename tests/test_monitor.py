@@ -240,4 +240,4 @@ def test_rich_view_calls_a_replay_a_record_from_the_journal_not_a_bad_frame():
     totals, text = run(boot() + replayed_passage(2, 17), mode="rich")
     assert "from the journal, boot 2" in text
     assert "! bad frame" not in text
-    assert totals.bad == 0
+    assert totals["bad_frames"] == 0
