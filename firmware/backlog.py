@@ -2,7 +2,8 @@
 
 The host asks with CMD_BACKLOG (free: reading changes nothing) from the acknowledged position
 (key BACKLOG_UNACKNOWLEDGED) or from a (boot, seq) key (key BACKLOG_FROM, value boot << 16 |
-seq). `start()` flushes the journal and positions its cursor; then every tick `pump()` sends,
+seq). `start()` flushes the journal, positions its cursor and sends CONFIG KEY_BACKLOG_BYTES
+(the journal bytes ahead: the host's progress bar); then every tick `pump()` sends,
 after the live records have gone out (the RecordWriter has nothing waiting), up to
 FRAMES_PER_TICK journal entries within the tick's UART byte budget, reading at most MAX_STEPS
 entries a call: a bounded amount of flash reading per tick, the control loop never waits.
@@ -54,11 +55,12 @@ class Backlog:
         journal = self._journal
         journal.flush()
         if key == BACKLOG_UNACKNOWLEDGED:
-            journal.read_unacknowledged()
+            cursor = journal.read_unacknowledged()
         elif key == BACKLOG_FROM:
-            journal.read_from((value >> 16) & 0xFFFF, value & 0xFFFF)
+            cursor = journal.read_from((value >> 16) & 0xFFFF, value & 0xFFFF)
         else:
             return False
+        self._writer.config(protocol.KEY_BACKLOG_BYTES, cursor.bytes_ahead())
         self.active = True
         self.tag = tag
         self.sent = 0

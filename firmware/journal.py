@@ -248,6 +248,21 @@ class Cursor:
             return n
         return 0
 
+    def bytes_ahead(self):
+        """Bytes of flushed entries from the cursor's position to the journal's end (those
+        it will skip included): what a download has still to read, for a progress bar."""
+        j = self._j
+        total = 0
+        for seg in j._segs:
+            if seg < self._seg:
+                continue
+            try:
+                size = os.stat(j._path(seg))[6]
+            except OSError:
+                continue
+            total += size - self._off if seg == self._seg else size
+        return total
+
     def _caught_up(self):
         self.at_end = True
         self._seen_flushes = self._j.flushes

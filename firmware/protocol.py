@@ -227,6 +227,7 @@ KEY_BACKLOG_SENT = const(210)  # REPLAY frames the finished download sent
 KEY_JOURNAL_DROPPED = const(211)  # records the journal deleted unacknowledged since boot
 KEY_BOOT_COUNT = const(212)  # this boot's number (BOOT boot_count): STATUS and BACKLOG send it
 KEY_DEVICE_ID = const(213)  # the BOOT device_id as i32 (the host takes it mod 2**32)
+KEY_BACKLOG_BYTES = const(214)  # journal bytes a starting download has ahead (its progress)
 KEY_ALL = const(255)
 
 PIN_MAX = const(999999999)  # PINs are 0..PIN_MAX (fit within +-2**30)

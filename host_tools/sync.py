@@ -104,6 +104,8 @@ class SyncSession:
         self._saved: tuple[int, int] | None = None
         self._tried: dict[tuple[int, int], int] = {}  # passes started at each gap
         self._round_passes = 0  # downloads in this round (the sync, or one live repair)
+        self._bytes_ahead = 0  # journal bytes the current download announced
+        self._bytes_got = 0
         self._live_gap_at: float | None = None
 
     @property
@@ -113,6 +115,13 @@ class SyncSession:
     @property
     def progress(self) -> int:
         return self.result.downloaded
+
+    @property
+    def progress_fraction(self) -> float | None:
+        """How far the current download is, 0..1 (None before the gate said its size)."""
+        if not self._bytes_ahead:
+            return None
+        return min(1.0, self._bytes_got / self._bytes_ahead)
 
     # -- driving -------------------------------------------------------------------------
     def start(self, now: float) -> bytes:
@@ -170,6 +179,7 @@ class SyncSession:
         if status is Status.REPLAY:
             if self.state == DOWNLOAD:
                 self._sent_at = now  # the download is alive: its final REPLY may take long
+                self._bytes_got += len(event.raw) + 3  # its journal entry: COBS frame - 6 + 9
                 self._downloaded(event.boot, record)
             self._events.append(event)
             return b""
@@ -187,6 +197,9 @@ class SyncSession:
                 self.device_id = value & 0xFFFFFFFF
             elif key == protocol.KEY_JOURNAL_DROPPED:
                 self.result.journal_dropped = value
+            elif key == protocol.KEY_BACKLOG_BYTES and self.state == DOWNLOAD:
+                self._bytes_ahead = value
+                self._bytes_got = 0
             return b""
         if record.type != "reply":
             return b""
@@ -229,6 +242,10 @@ class SyncSession:
                 for boot in sorted(self._boots)
                 if (gaps := self.store.gaps(self.device_id, boot))
             }
+            if gap is not None:
+                # a record lost while this round ended (its own closing records, say) is on
+                # flash only after the gate's next flush: try again as a live repair
+                self._live_gap_at = now
             if self._last_key is None:
                 self.state = LIVE
                 return b""
@@ -367,7 +384,8 @@ def do_sync(state, args) -> int:
             out = session.feed(data, now) + session.poll(now)
             if out:
                 port.write(out)
-            progress.show(session.progress, now)
+            progress.show(session.progress, now, session.progress_fraction)
+        progress.show(session.progress, time.monotonic(), session.progress_fraction, force=True)
         result = session.finish()
     finally:
         progress.end()
@@ -388,7 +406,8 @@ def do_sync(state, args) -> int:
 
 
 class _Progress:
-    """One line on stderr, rewritten at most 4 times a second: records and their rate."""
+    """One line on stderr, rewritten at most 4 times a second: a bar of the download's
+    journal bytes, the records and their rate."""
 
     def __init__(self, stream) -> None:
         self.stream = stream
@@ -396,14 +415,18 @@ class _Progress:
         self._start: float | None = None
         self._shown = False
 
-    def show(self, count: int, now: float) -> None:
+    def show(self, count: int, now: float, fraction: float | None = None, force=False) -> None:
         if self._start is None:
             self._start = now
-        if now < self._next:
+        if now < self._next and not force:
             return
         self._next = now + 0.25
         rate = count / (now - self._start) if now > self._start else 0.0
-        self.stream.write(f"\rsync: {count} records downloaded ({rate:.0f}/s)")
+        bar = ""
+        if fraction is not None:
+            filled = round(20 * fraction)
+            bar = f"[{'#' * filled}{'.' * (20 - filled)}] {fraction:4.0%} "
+        self.stream.write(f"\rsync: {bar}{count} records downloaded ({rate:.0f}/s)")
         self.stream.flush()
         self._shown = True
 

@@ -166,3 +166,26 @@ def test_power_cuts_lose_only_the_records_not_yet_flushed(tmp_path):
     at_risk = sum(1 for t in passages_sent if any(0 <= end - t < FLUSH_MS for end in ends))
     in_store = store.count("passage")
     assert len(passages_sent) - at_risk <= in_store <= len(passages_sent)
+
+
+class WatchedHost(SimHost):
+    """A SimHost that notes the download's progress every time it runs."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fractions = []
+
+    def at(self, elapsed_ms):
+        super().at(elapsed_ms)
+        if self.session is not None and self.session.progress_fraction is not None:
+            self.fractions.append(self.session.progress_fraction)
+
+
+def test_a_download_knows_how_far_it_is(tmp_path):
+    scenario = Scenario.poisson(26, 5, rate=20, min_gap_s=1.0)
+    host = WatchedHost(Store(str(tmp_path / "host.db")), connect_ms=4 * MINUTE)
+    run_simulation(scenario, runtime="cpython", seed=26, flash=str(tmp_path / "flash"), host=host)
+    fractions = host.fractions
+    assert any(0 < f < 1 for f in fractions)
+    assert fractions == sorted(fractions)  # one download: it only goes forward
+    assert fractions[-1] == 1.0

@@ -8,7 +8,7 @@ import protocol
 from backlog import BACKLOG_FROM, BACKLOG_UNACKNOWLEDGED, FRAMES_PER_TICK, Backlog
 from fakes_board import FakeUART
 from flashdev import scratch_dir
-from journal import Journal
+from journal import OVERHEAD, Journal
 from records import RecordWriter
 from support import payloads
 
@@ -41,8 +41,11 @@ def live_out(writer):
     writer.drain(FakeUART(), BIG_BUDGET)
 
 
-def download(backlog, uart, ticks=200, budget=BIG_BUDGET):
+def download(backlog, uart, ticks=200, budget=BIG_BUDGET, live=None):
+    """Tick until the download ends: the live records first (to `live`), then the backlog."""
+    live = live if live is not None else FakeUART()
     for _ in range(ticks):
+        backlog._writer.drain(live, BIG_BUDGET)
         backlog.pump(uart, budget)
         if not backlog.active:
             return
@@ -73,8 +76,8 @@ def test_the_end_of_a_download_says_how_many_were_sent_and_carries_the_tag():
     passages(writer, 3)
     live_out(writer)
     backlog.start(BACKLOG_UNACKNOWLEDGED, 0, TAG)
-    download(backlog, FakeUART())
     end = FakeUART()
+    download(backlog, FakeUART(), live=end)
     writer.drain(end, BIG_BUDGET)
     configs = []
     reply = None
@@ -87,6 +90,19 @@ def test_the_end_of_a_download_says_how_many_were_sent_and_carries_the_tag():
     assert (protocol.KEY_JOURNAL_DROPPED, 0) in configs
     assert reply[7] == protocol.CMD_BACKLOG and reply[8] == protocol.REPLY_OK
     assert reply[10] | reply[11] << 8 == TAG
+
+
+def test_a_download_announces_the_journal_bytes_it_has_ahead():
+    journal, writer, backlog = new_rig()
+    passages(writer, 5)
+    live_out(writer)
+    backlog.start(BACKLOG_UNACKNOWLEDGED, 0, TAG)
+    announced = FakeUART()
+    writer.drain(announced, BIG_BUDGET)
+    (config,) = payloads(sent(announced))
+    assert config[7] == protocol.KEY_BACKLOG_BYTES
+    entry = protocol.PASSAGE_SIZE + 2 + OVERHEAD  # payload, CRC, the journal's own 7 bytes
+    assert config[8] | config[9] << 8 == 5 * entry
 
 
 def test_live_records_waiting_go_out_before_any_replay():
@@ -103,6 +119,7 @@ def test_a_tick_sends_a_bounded_number_of_frames_within_its_budget():
     passages(writer, 20)
     live_out(writer)
     backlog.start(BACKLOG_UNACKNOWLEDGED, 0, TAG)
+    live_out(writer)
     uart = FakeUART()
     backlog.pump(uart, BIG_BUDGET)
     assert len(payloads(sent(uart))) == FRAMES_PER_TICK
