@@ -8,7 +8,8 @@ Hardware facts (datasheet Rev 13, melexis/i2c-stick reference driver):
   over addr+W, command, LSB, MSB on a write. The sensor ignores a write with a bad PEC.
 - Temperatures (RAM 0x06 Ta, 0x07 Tobj1, 0x08 Tobj2) are 0.02 K per bit; bit 15 set is the
   error flag. In hundredths of a degree C: raw * 2 - 27315, exact. Object range -70.01 C ..
-  +382.19 C, ambient -40 .. +125 C; 0x0000 and 0xFFFF are never readings.
+  +382.19 C, ambient -40.01 .. +125.01 C (the datasheet's -40 .. 125 C, one LSB of
+  margin each side as the nearest raw words read); 0x0000 and 0xFFFF are never readings.
 - EEPROM (0x20..0x3F) is written only by maintenance calls (`write_eeprom`, `set_emissivity`):
   erase (write 0x0000), wait >= 10 ms, write, wait, read back. Nothing here writes it at
   construction or on a read. 0x24 emissivity (65535 = 1.0), 0x25 config (IIR bits 2..0,
@@ -57,8 +58,8 @@ _ERROR_FLAG = const(0x8000)
 _KELVIN_CC = const(27315)
 _OBJECT_MIN_CC = const(-7001)
 _OBJECT_MAX_CC = const(38219)
-_AMBIENT_MIN_CC = const(-4000)
-_AMBIENT_MAX_CC = const(12500)
+_AMBIENT_MIN_CC = const(-4001)  # raw 0x2D89: -40.00 C, one LSB of margin as for the object
+_AMBIENT_MAX_CC = const(12501)  # raw 0x4DC4: 125.00 C
 _EEPROM_WAIT_MS = const(10)
 _COMPANION_MAX = const(0x7FFF)
 _DUAL_ZONE_BIT = const(0x40)

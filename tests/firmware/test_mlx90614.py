@@ -98,15 +98,21 @@ def test_object_top_of_range_is_382_19_c():
     assert sensor.object_temp_cc() == 38219
 
 
-def test_ambient_outside_minus_40_to_125_c_raises_range():
+def test_ambient_exactly_at_the_datasheet_limits_is_accepted():
+    # -40.00 C and 125.00 C read raw 0x2D89 and 0x4DC4 (0.02 K steps: -40.01 and 125.01 C):
+    # one LSB of margin beyond the datasheet range, as for the object range
     bus, sensor = make()
-    bus.words[0x06] = raw_from_cc(-3999)
-    assert sensor.ambient_temp_cc() == -3999
-    bus.words[0x06] = raw_from_cc(-4001)
+    bus.words[0x06] = 0x2D89
+    assert sensor.ambient_temp_cc() == -4001
+    bus.words[0x06] = 0x4DC4
+    assert sensor.ambient_temp_cc() == 12501
+
+
+def test_ambient_one_lsb_beyond_the_margin_raises_range():
+    bus, sensor = make()
+    bus.words[0x06] = 0x2D88  # -40.03 C
     assert code_of(sensor.ambient_temp_cc) == protocol.FAULT_SENSOR_RANGE
-    bus.words[0x06] = raw_from_cc(12499)
-    assert sensor.ambient_temp_cc() == 12499
-    bus.words[0x06] = raw_from_cc(12501)
+    bus.words[0x06] = 0x4DC5  # 125.03 C
     assert code_of(sensor.ambient_temp_cc) == protocol.FAULT_SENSOR_RANGE
 
 
