@@ -17,8 +17,15 @@ Decision, in this order:
 - samples spread (max - min) more than stable_band_cc (moving head, hand, hat): UNSTABLE;
 - median skin reading below plausibility_floor_cc (not a forehead: a sleeve, the far wall,
   a cold face straight from outside): VERDICT_REMEASURE_LOW;
-- otherwise body_cc = median skin + skin_offset_cc, and VERDICT_FEVER if at least fever_votes
-  samples vote for a fever, else VERDICT_NORMAL.
+- otherwise VERDICT_FEVER if at least fever_votes samples vote for a fever; else, if every
+  sample is at or over the line (too few of them to confirm a fever), VERDICT_REMEASURE_FAST;
+  else VERDICT_NORMAL.
+
+The temperature a decision carries agrees with its verdict: a FEVER's skin_cc is the median
+of the samples whose body value is at or over fever_threshold_cc (so body_cc is never under
+the line; the samples that voted only through the hysteresis band do not pull it down), a
+NORMAL's the median of the samples under the line (so never at or over it); for the other
+verdicts it is the median of every good sample. body_cc = skin_cc + skin_offset_cc.
 
 Votes, with hysteresis (a Schmitt trigger over the samples in time order): a sample whose body
 value (skin + offset) reaches fever_threshold_cc votes and starts a run; while a run lasts, a
@@ -38,7 +45,7 @@ from micropython import const
 
 import protocol
 from config import WINDOW_CAPACITY
-from median import sort_median
+from median import sort_median, sorted_median
 from ticks import ticks_add, ticks_diff
 
 ST_IDLE = const(0)
@@ -116,7 +123,7 @@ class Measurement:
                 n -= 1
         self.n = n
         self.state = ST_IDLE
-        lo = hi = votes = 0
+        lo = hi = votes = above = 0
         run = False
         threshold = cfg.fever_threshold_cc
         rearm = threshold - cfg.hysteresis_cc
@@ -131,12 +138,13 @@ class Measurement:
             if body >= threshold:
                 run = True
                 votes += 1
+                above += 1
             elif run and body >= rearm:
                 votes += 1
             else:
                 run = False
         if n:
-            self.skin_cc = sort_median(samples, n)
+            self.skin_cc = sort_median(samples, n)  # sorted now: the `above` ones are last
             self.body_cc = self.skin_cc + offset
         else:
             self.skin_cc = 0
@@ -150,8 +158,13 @@ class Measurement:
         elif self.skin_cc < cfg.plausibility_floor_cc:
             verdict = _LOW
         elif votes >= cfg.fever_votes:
-            verdict = _FEVER
+            verdict = _FEVER  # the temperature: the median of the samples at or over the line
+            self.skin_cc = sorted_median(samples, n - above, n)
+        elif above == n:
+            verdict = _FAST  # every reading over the line, too few to confirm a fever
         else:
-            verdict = _NORMAL
+            verdict = _NORMAL  # the temperature: the median of the samples under the line
+            self.skin_cc = sorted_median(samples, 0, n - above)
+        self.body_cc = self.skin_cc + offset if n else 0
         self.verdict = verdict
         return verdict

@@ -11,7 +11,13 @@ def sort_median(values, n):
             values[j + 1] = values[j]
             j -= 1
         values[j + 1] = v
-    half = n >> 1
-    if n & 1:
+    return sorted_median(values, 0, n)
+
+
+def sorted_median(values, start, end):
+    """Median of values[start:end], already in ascending order (end > start): the middle
+    value, or the mean of the middle two rounded down."""
+    half = start + ((end - start) >> 1)
+    if (end - start) & 1:
         return values[half]
     return (values[half - 1] + values[half]) >> 1

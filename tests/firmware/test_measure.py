@@ -222,3 +222,87 @@ def test_the_calibration_offset_can_turn_a_reading_into_a_fever():
     m._config.calibration_offset_cc = 30
     feed(m, [threshold_skin - 20] * 3)
     assert m.decide() == protocol.VERDICT_FEVER
+
+
+# -- the 37.30 C line and the re-arm line, pinned exactly on both sides (defect 8) --
+# Defaults: fever_threshold_cc 3730 on body = skin + skin_offset_cc 50, hysteresis 20, so the
+# threshold is skin 3680 and the re-arm line (threshold - hysteresis) skin 3660.
+
+
+def test_the_default_fever_threshold_is_37_30_c_on_the_body_value():
+    config = Config()
+    assert config.fever_threshold_cc == 3730
+    assert config.skin_offset_cc == 50
+    assert config.hysteresis_cc == 20
+
+
+def test_a_body_value_exactly_at_37_30_c_is_a_fever():
+    m = new()
+    feed(m, [3680, 3680])
+    assert m.decide() == protocol.VERDICT_FEVER
+    assert m.body_cc == 3730
+
+
+def test_a_body_value_one_hundredth_below_37_30_c_is_normal():
+    m = new()
+    feed(m, [3679, 3679])
+    assert m.decide() == protocol.VERDICT_NORMAL
+    assert m.body_cc == 3729
+
+
+def test_a_sample_exactly_at_the_rearm_line_keeps_voting():
+    # body 3731 starts the run; body 3710 = threshold - hysteresis is still inside the band
+    assert verdict_of([3681, 3660]) == protocol.VERDICT_FEVER
+
+
+def test_a_sample_one_hundredth_below_the_rearm_line_ends_the_run():
+    assert verdict_of([3681, 3659]) == protocol.VERDICT_NORMAL
+
+
+# -- the temperature a record carries agrees with its verdict (defect 7) --
+
+
+def test_a_fever_carries_a_temperature_at_or_above_the_threshold():
+    # votes 3731 and 3715 (hysteresis) make a fever; the median of all, 37.23 C, would not
+    m = new()
+    feed(m, [3681, 3665])
+    assert m.decide() == protocol.VERDICT_FEVER
+    assert m.body_cc >= 3730
+    assert m.body_cc == 3731  # the samples at or above the line: 3731 alone
+
+
+def test_a_normal_carries_a_temperature_below_the_threshold():
+    # one vote of three (fever_votes 3): normal; the median of all (37.35 C) would say fever
+    m = new(fever_votes=3)
+    feed(m, [3685, 3685, 3650])  # body 3735, 3735, 3700 (below the re-arm line)
+    assert m.decide() == protocol.VERDICT_NORMAL
+    assert m.body_cc < 3730
+
+
+def test_readings_all_over_the_line_but_too_few_votes_are_remeasured_not_normal():
+    m = new(fever_votes=3, min_samples=2)
+    feed(m, [3690, 3690])
+    assert m.decide() == protocol.VERDICT_REMEASURE_FAST
+
+
+def test_verdict_and_temperature_agree_over_many_random_windows():
+    seed = 12345
+    checked = 0
+    for votes in (1, 2, 3):
+        for hysteresis in (0, 20, 60):
+            for _ in range(300):
+                skins = []
+                count = 2 + seed % 7
+                for _ in range(count):
+                    seed = (seed * 1103515245 + 12345) & 0x3FFFFFFF
+                    skins.append(3640 + (seed >> 8) % 80)
+                m = new(fever_votes=votes, hysteresis_cc=hysteresis, stable_band_cc=100)
+                feed(m, skins)
+                verdict = m.decide()
+                if verdict == protocol.VERDICT_FEVER:
+                    assert m.body_cc >= 3730, (skins, votes, hysteresis, m.body_cc)
+                    checked += 1
+                elif verdict == protocol.VERDICT_NORMAL:
+                    assert m.body_cc < 3730, (skins, votes, hysteresis, m.body_cc)
+                    checked += 1
+    assert checked > 1000
