@@ -8,7 +8,8 @@ tank_ok, event_ms)` once per tick with the BeamCounter's event, state and event 
 and `fault(code, active, detail)` when a fault is raised or cleared: FAULT_BEAM_STUCK (detail:
 beams stuck), FAULT_TANK_EMPTY, FAULT_PUMP_MAX_RUN (detail: the limit in seconds). Sensor fault
 records are the Gate's (it sees the SensorError); here sensor failures are only counted
-(`sensor_errors`) and turned into a VERDICT_REMEASURE_SENSOR when a person got no good reading.
+(`sensor_errors`: reads tried that failed; `sample_skipped` for a read the Gate did not try
+while backing off is not one) and turned into a VERDICT_REMEASURE_SENSOR when a person got no good reading.
 
 Temperatures in records saturate at the int16 limits, transit_cs at protocol.TRANSIT_MAX_CS.
 People inside are kept in a FIFO mirroring the BeamCounter's (entry time, verdict, body
@@ -135,6 +136,12 @@ class Control:
         self.want_sample = False
         self.sensor_errors += 1
         self.last_sensor_error = code
+        self.measure.failed(now)
+
+    def sample_skipped(self, now):
+        """The reading asked for was not tried (the Gate backs off a failing sensor): the
+        window loses the attempt, but no sensor error is counted (none happened)."""
+        self.want_sample = False
         self.measure.failed(now)
 
     def _decide(self, now, until):

@@ -155,7 +155,7 @@ class Gate:
     def _sample(self, now):
         control = self.control
         if self._fails and ticks_diff(now, self._retry_at) < 0:
-            control.sample_failed(now, protocol.FAULT_SENSOR_NACK)
+            control.sample_skipped(now)  # backing off: no read tried, no sensor error
             return
         try:
             temp_cc = self.sensor.object_temp_cc()

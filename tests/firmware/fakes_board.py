@@ -17,6 +17,7 @@ class FakeI2C:
         self.ambient_raw = raw_from_cc(2200)
         self.config = 0x9FB4
         self.reads = 0
+        self.failed_reads = 0  # reads that were tried and failed (NACK)
         self.nack = False
         self._frame = bytearray(5)
 
@@ -33,6 +34,7 @@ class FakeI2C:
 
     def readfrom_mem_into(self, addr, memaddr, buf):
         if self.nack or addr != _ADDR:
+            self.failed_reads += 1
             raise OSError(5)
         self.reads += 1
         word = self._word(memaddr)
@@ -132,10 +134,12 @@ class FakeBoard:
         self.buzzer = FakeSignal()
         self.uart = FakeUART()
         self.recovered = 0
+        self.broken = False  # True: a bus recovery does not bring the sensor back
 
     def recover_i2c(self):
         self.recovered += 1
-        self.i2c.nack = False
+        if not self.broken:
+            self.i2c.nack = False
         return self.i2c
 
     def ticks_ms(self):

@@ -92,6 +92,20 @@ def test_sensor_nack_keeps_the_gate_running_and_recovers_the_bus():
     assert board.recovered >= 1
 
 
+def test_sensor_errors_count_only_the_reads_that_were_tried():
+    # a sensor that stays dead: the gate backs off between bus recoveries; the readings it
+    # skips while backing off are no NACKs and are not counted as sensor errors
+    board, gate = new_gate()
+    board.i2c.nack = True
+    board.broken = True
+    for _ in range(6):
+        walk_in(board, gate, channel_ms=2000)
+        advance(board, gate, 500)
+    assert gate.control.people_in == 6
+    assert board.i2c.failed_reads >= 9  # several recoveries: the back-off grew
+    assert gate.control.sensor_errors == board.i2c.failed_reads
+
+
 def test_status_record_is_sent_every_interval():
     board, gate = new_gate()
     sent = gate.writer.sent
