@@ -9,7 +9,8 @@ and `fault(code, active, detail)` when a fault is raised or cleared: FAULT_BEAM_
 beams stuck), FAULT_TANK_EMPTY, FAULT_PUMP_MAX_RUN (detail: the limit in seconds). Sensor fault
 records are the Gate's (it sees the SensorError); here sensor failures are only counted
 (`sensor_errors`: reads tried that failed; `sample_skipped` for a read the Gate did not try
-while backing off is not one) and turned into a VERDICT_REMEASURE_SENSOR when a person got no good reading.
+while backing off is not one) and turned into a VERDICT_REMEASURE_SENSOR when a person got no
+good reading.
 
 Temperatures in records saturate at the int16 limits, transit_cs at protocol.TRANSIT_MAX_CS.
 People inside are kept in a FIFO mirroring the BeamCounter's (entry time, verdict, body
