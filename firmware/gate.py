@@ -118,6 +118,7 @@ class Gate:
         board.buzzer.off()
         self._next_status = ticks_add(now, cfg.status_interval_ms)
         self._fails = 0
+        self._backing_off = False  # a bus recovery's back-off is running until _retry_at
         self._retry_at = now
         self._backoff_ms = 0
         self.recoveries = 0
@@ -154,9 +155,13 @@ class Gate:
 
     def _sample(self, now):
         control = self.control
-        if self._fails and ticks_diff(now, self._retry_at) < 0:
-            control.sample_skipped(now)  # backing off: no read tried, no sensor error
-            return
+        if self._backing_off:
+            # compared only while a back-off runs: a stale _retry_at would read as "not yet"
+            # for half a ticks period once it lies more than 2**29 ms behind
+            if ticks_diff(now, self._retry_at) < 0:
+                control.sample_skipped(now)  # backing off: no read tried, no sensor error
+                return
+            self._backing_off = False
         try:
             temp_cc = self.sensor.object_temp_cc()
         except SensorError as exc:
@@ -179,6 +184,7 @@ class Gate:
             self.writer.fault(protocol.FAULT_BUS_STUCK, 1, self.recoveries)
             self._backoff_ms = min(max(self._backoff_ms * 2, 100), _RECOVERY_BACKOFF_MAX_MS)
             self._retry_at = ticks_add(now, self._backoff_ms)
+            self._backing_off = True
 
     def _apply_outputs(self):
         control = self.control

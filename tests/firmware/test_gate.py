@@ -153,3 +153,29 @@ def test_ten_thousand_ticks_with_walkers_allocate_nothing():
         micropython.heap_unlock()
     assert gate.control.people_in - people_before == 50
     assert board.i2c.reads > reads_before
+
+
+def run_for(board, gate, ms, step_ms=1 << 20):
+    """Runs the gate for `ms` of ticks_ms in big steps (nobody in the gate): days in a loop."""
+    while ms > 0:
+        d = step_ms if ms > step_ms else ms
+        board.now = (board.now + d) % WRAP
+        gate.step(board.now)
+        ms -= d
+
+
+def test_one_sensor_glitch_after_a_long_uptime_does_not_stop_the_readings():
+    # issue 12 defect 1: past 2**29 ms of uptime, one NACK left _retry_at so far behind that
+    # ticks_diff(now, _retry_at) < 0 held for half a ticks period: the sensor never read again
+    for uptime_ms in ((1 << 29) + 1000, (1 << 29) + (1 << 28), (1 << 30) - 5000, 3 << 29):
+        board, gate = new_gate(start_ms=WRAP - 100)
+        run_for(board, gate, uptime_ms)
+        board.i2c.nack = True
+        walk_in(board, gate)  # one failed read, then the sensor answers again
+        board.i2c.nack = False
+        advance(board, gate, 500)
+        reads = board.i2c.reads
+        walk_in(board, gate, skin_cc=3850)
+        advance(board, gate, 500)
+        assert board.i2c.reads > reads, uptime_ms
+        assert gate.control.fevers == 1, uptime_ms
