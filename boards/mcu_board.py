@@ -2,6 +2,10 @@
 
 A board file (rp2_pico.py, esp32_devkit.py) gives only its pins, buses and polarities in a
 `Pins` class and builds `McuBoard(Pins)`. The MLX90614 wants SMBus at 100 kHz, not 400.
+Beam edges are hard interrupts (IRQ_HARD): time-stamped as they happen, even while the loop
+is late; the edge log is drained inside machine.disable_irq()/enable_irq() (`disable_irq`,
+`enable_irq` below, handed to the BeamCounter). `ticks_ms` is time.ticks_ms itself, so the
+interrupt handler calls C directly.
 The gate's flash state (counters, settings, record journal) lives under FS_ROOT on the board's
 own littlefs root filesystem, beside the firmware files.
 """
@@ -25,6 +29,7 @@ class McuBoard:
     BEAM_BLOCKED = 0
     TANK_OK = 0
     IRQ_BOTH = Pin.IRQ_RISING | Pin.IRQ_FALLING
+    IRQ_HARD = True
     FS_ROOT = "/data"
 
     def __init__(self, pins):
@@ -32,6 +37,10 @@ class McuBoard:
         self._pins = pins
         self.BEAM_BLOCKED = pins.BEAM_BLOCKED
         self.TANK_OK = pins.TANK_OK
+        # the critical section for the beam edge log, and the clock its handlers stamp with
+        self.disable_irq = machine.disable_irq
+        self.enable_irq = machine.enable_irq
+        self.ticks_ms = time.ticks_ms
         # Outputs first, driven to their off level, so the pump cannot run while the rest boots.
         pump_pin = Pin(pins.PUMP, Pin.OUT, value=1 if pins.PUMP_ACTIVE_LOW else 0)
         self.pump = Signal(pump_pin, invert=bool(pins.PUMP_ACTIVE_LOW))
@@ -74,9 +83,6 @@ class McuBoard:
         sda.value(1)
         self.i2c = self._make_i2c()
         return self.i2c
-
-    def ticks_ms(self):
-        return time.ticks_ms()
 
     def sleep_ms(self, ms):
         time.sleep_ms(ms)

@@ -16,10 +16,13 @@ without a passage, and while one beam of two is stuck the other one counts alone
 (DIR_UNKNOWN). The stuck beam's release gives EV_UNSTUCK. People still inside when no beam has
 been blocked for vacate_ms (turned back, or missed by a beam) are released with EV_VACATED.
 
-Hardware facts: break-beam receivers switch in under 2 ms; ESP32 soft IRQs can lag by
-milliseconds, rp2 hard IRQs take 20..25 us. The IRQ handlers only record (pin index,
-ticks_ms()) into a preallocated edge log; `poll(now)` in the main loop drains the log inside a
-short critical section (injected `disable_irq`/`enable_irq`), samples the pin levels (so a
+Hardware facts: break-beam receivers switch in under 2 ms; soft IRQs can lag by
+milliseconds (they wait for the VM, a collection, a flash write), hard IRQs take 20..25 us on
+rp2. With `hard=True` (the board's IRQ_HARD) the handlers run as hard interrupts, so an edge
+keeps its true time however late the loop is; they only record (pin index, ticks_ms()) into a
+preallocated edge log, allocating nothing. `poll(now)` in the main loop drains the log inside
+a short critical section (the board's `disable_irq`/`enable_irq`, machine's on a
+microcontroller), samples the pin levels (so a
 board without IRQs still counts, and a missed edge cannot leave a level wrong), debounces (a
 level must hold debounce_ms since its last edge) and returns one event per call (later ones
 wait in a small queue); `event_ms` is the ticks of the edge behind it (debounce_ms or more
@@ -73,6 +76,7 @@ class BeamCounter:
         vacate_ms=5_000,
         disable_irq=None,
         enable_irq=None,
+        hard=False,
     ):
         self._pins = [beam_a, beam_b]
         self._nb = 1 if beam_b is None else 2
@@ -124,12 +128,28 @@ class BeamCounter:
         self._isr_a = self._edge_a
         self._isr_b = self._edge_b
         self.irq = True
+        self.hard = hard
         try:
-            beam_a.irq(handler=self._isr_a, trigger=trigger)
-            if beam_b is not None:
-                beam_b.irq(handler=self._isr_b, trigger=trigger)
-        except (AttributeError, OSError, TypeError, ValueError):
+            self._register(trigger, hard)
+        except TypeError:  # a port whose Pin.irq has no `hard`: soft interrupts
+            self.hard = False
+            try:
+                self._register(trigger, False)
+            except (AttributeError, OSError, TypeError, ValueError):
+                self.irq = False
+        except (AttributeError, OSError, ValueError):
             self.irq = False  # level sampling in poll() does the work
+
+    def _register(self, trigger, hard):
+        pins = self._pins
+        if hard:
+            pins[0].irq(handler=self._isr_a, trigger=trigger, hard=True)
+            if pins[1] is not None:
+                pins[1].irq(handler=self._isr_b, trigger=trigger, hard=True)
+        else:
+            pins[0].irq(handler=self._isr_a, trigger=trigger)
+            if pins[1] is not None:
+                pins[1].irq(handler=self._isr_b, trigger=trigger)
 
     # -- interrupt handlers: record only --------------------------------------------------
     def _edge_a(self, pin):

@@ -174,7 +174,8 @@ class Commands:
         self._status = None
         self.backlog = None  # a backlog.Backlog when the gate has a journal
         self.boot_count = 0  # the identity STATUS and BACKLOG send (set by the Gate)
-        self.device_id = 0
+        self._device_id = 0
+        self._device_id_i32 = 0  # the i32 a CONFIG record carries, worked out once
         self._uptime_s = 0
         self._tag = 0
         self._command = 0
@@ -215,6 +216,17 @@ class Commands:
         self._load()
 
     # -- wiring --
+
+    @property
+    def device_id(self):
+        return self._device_id
+
+    @device_id.setter
+    def device_id(self, device_id):
+        """The u32 device id, and once (it is a long int on a 32-bit port) its i32 form."""
+        device_id &= 0xFFFFFFFF
+        self._device_id = device_id
+        self._device_id_i32 = device_id - (1 << 32) if device_id >> 31 else device_id
 
     def attach(self, sensor, control=None, beam=None, status=None):
         """The gate's sensor, Control, BeamCounter and status-record callback (each optional)."""
@@ -356,7 +368,13 @@ class Commands:
         # a PIN above 2**30 - 1 is never valid (PIN_MAX < 2**30): no big int is built
         pin = -1 if buf[11] >= 0x40 else buf[8] | buf[9] << 8 | buf[10] << 16 | buf[11] << 24
         key = buf[12]
-        value = struct.unpack_from("<i", buf, 13)[0]
+        top = buf[16]
+        if top < 0x40 or top >= 0xC0:  # within +-2**30: a small int, nothing allocated
+            value = (
+                buf[13] | buf[14] << 8 | buf[15] << 16 | (top if top < 0x40 else top - 256) << 24
+            )
+        else:  # a big i32 (a TIME_SYNC's unix time): a long int on a 32-bit port
+            value = struct.unpack_from("<i", buf, 13)[0]
         self._dispatch(now, self._command, pin, key, value)
 
     # -- answers --
@@ -461,10 +479,7 @@ class Commands:
         record learns what the live records belong to."""
         writer = self._writer
         writer.config(protocol.KEY_BOOT_COUNT, self.boot_count & 0xFFFF)
-        device_id = self.device_id & 0xFFFFFFFF
-        writer.config(
-            protocol.KEY_DEVICE_ID, device_id - (1 << 32) if device_id >> 31 else device_id
-        )
+        writer.config(protocol.KEY_DEVICE_ID, self._device_id_i32)
 
     def _do_status(self):
         self._send_identity()

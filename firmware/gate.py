@@ -1,17 +1,26 @@
 """The gate application: wires a board to the sensor, beams, control loop and record stream.
 
 `Gate(board)` builds everything from the board object (see docs/ARCHITECTURE.md), writes the
-boot record, and `step(now)` runs one control tick: beams, control, at most one sensor read,
-outputs, periodic status, and a UART drain bounded by what the baud rate moves in one tick.
-`run()` is the forever loop with a fixed period and a watchdog. Nothing here allocates per tick
-in steady state (a sensor failure allocates its exception; that is not steady state).
+boot record, and `tick(now)` runs one control tick: beams, control, at most one sensor read,
+commands (only when bytes wait), outputs, periodic status, and a UART drain bounded by what
+the baud rate moves in one tick. `tick` does no flash I/O and allocates nothing, storage on or
+off (a sensor failure allocates its exception; a TIME_SYNC its big unix time; neither is
+steady state): the tests run it under micropython.heap_lock() on the unix port and on an
+emulated Pico. `run()` is the forever loop with a fixed period and a watchdog; each tick gets
+the board's real ticks_ms, the time its beam edges are stamped in, however late the loop runs.
 
 With a `storage.Storage` (main.py opens it before the Gate), the boot count and settings come
-from flash, every record is also appended to the flash journal, and housekeeping in `step`
-flushes the journal every FLUSH_RECORDS records or FLUSH_MS, and commits the persisted
-counters (people today and in total, out, fevers, re-measures) every COMMIT_MS when they
-changed. A flush or commit does file I/O and allocates a little: a few ticks a minute, not
-the per-tick path. A boot after a session that never shut down says RESET_POWER_CUT in its
+from flash and every record is also appended to the flash journal's RAM buffer. The flash
+work is `flash_work(now)`, which `run()` calls after the tick, outside it: at most one piece a
+loop, each bounded, only when due: a journal flush (one write and sync of at most the
+journal's RAM buffer) every FLUSH_RECORDS records, FLUSH_MS or half a buffer, else a commit of
+the persisted counters (people today and in total, out, fevers, re-measures) every COMMIT_MS
+when they changed. A flush allocates nothing on MicroPython unless it rotates the segment
+(opening a file); a commit allocates a few hundred bytes (paths, file objects, rename), every
+COMMIT_MS at most. A flash erase still stalls the chip while it runs (45 ms a 4 KiB sector):
+the tick after it runs late, with the true time, and the beam edges keep theirs (hard IRQs).
+`step(now)` is `tick` and `flash_work` together (tests, the simulator's lock-step).
+A boot after a session that never shut down says RESET_POWER_CUT in its
 BOOT record; records the journal had to delete before they were downloaded are reported as
 FAULT_JOURNAL_LOSS, a storage failure as FAULT_STORAGE. A backlog download (backlog.py) uses
 what the tick's UART budget leaves after the live records.
@@ -30,7 +39,7 @@ from mlx90614 import MLX90614, SensorError
 from records import RecordWriter
 from ticks import ticks_add, ticks_diff
 
-_UPTIME_WRAP_CS = const(1 << 30)
+_T_CS_MASK = const(0x3FFFFFFF)  # protocol.T_CS_WRAP - 1, a literal: a small int on 32-bit ports
 _SETTLE_UNKNOWN_MS = const(650)  # the slowest factory setting (medical DCI) if 0x25 is unreadable
 _FAILS_BEFORE_RECOVERY = const(3)
 _RECOVERY_BACKOFF_MAX_MS = const(8000)
@@ -101,6 +110,9 @@ class Gate:
             cfg.debounce_ms,
             cfg.beam_stuck_ms,
             cfg.vacate_ms,
+            getattr(board, "disable_irq", None),
+            getattr(board, "enable_irq", None),
+            getattr(board, "IRQ_HARD", False),
         )
         self.control = Control(cfg, self.writer, settle_ms)
         self.commands.attach(self.sensor, self.control, self.beam, self._status)
@@ -141,7 +153,7 @@ class Gate:
         cs = self._ms_rem // 10
         if cs:
             self._ms_rem -= cs * 10
-            self.uptime_cs = (self.uptime_cs + cs) % _UPTIME_WRAP_CS
+            self.uptime_cs = (self.uptime_cs + cs) & _T_CS_MASK
             self._s_rem_cs += cs
             if self._s_rem_cs >= 100:
                 s = self._s_rem_cs // 100
@@ -208,7 +220,13 @@ class Gate:
         )
 
     def step(self, now):
-        """One control tick at ticks_ms value `now`."""
+        """One control tick at ticks_ms `now`, then the flash work due (at most one piece)."""
+        self.tick(now)
+        if self.storage is not None:
+            self.flash_work(now)
+
+    def tick(self, now):
+        """One control tick at ticks_ms `now`: no flash I/O, no allocation."""
         self._advance_uptime(now)
         beam = self.beam
         event = beam.poll(now)
@@ -221,23 +239,30 @@ class Gate:
         if ticks_diff(now, self._next_status) >= 0:
             self._next_status = ticks_add(self._next_status, self.config.status_interval_ms)
             self._status()
-        if self.storage is not None:
-            self._housekeeping(now)
         sent = self.writer.drain(self.board.uart, self._tx_budget)
         backlog = self.backlog
         if backlog is not None and backlog.active:
             backlog.pump(self.board.uart, self._tx_budget - sent)
 
-    # -- flash: journal flushes and counter commits, a few ticks a minute --
+    # -- flash: journal flushes and counter commits, outside the tick --
 
-    def _housekeeping(self, now):
+    def flash_work(self, now):
+        """At most one bounded piece of the flash work due at `now`, journal flush first;
+        True if one was done."""
         journal = self.journal
         if journal is not None and journal.pending:
-            if journal.pending >= FLUSH_RECORDS or ticks_diff(now, self._flush_due) >= 0:
+            if (
+                journal.pending >= FLUSH_RECORDS
+                or journal.half_full()
+                or ticks_diff(now, self._flush_due) >= 0
+            ):
                 self.flush_journal(now)
+                return True
         if ticks_diff(now, self._commit_due) >= 0:
             self._commit_due = ticks_add(now, COMMIT_MS)
             self.commit_counters()
+            return True
+        return False
 
     def flush_journal(self, now):
         journal = self.journal
@@ -310,22 +335,31 @@ class Gate:
         self._pump = self._buzzer = 0
 
     def run(self, max_ticks=-1):
-        """The forever loop (or max_ticks ticks): fixed period, watchdog fed every tick."""
+        """The forever loop (or max_ticks ticks): fixed period, watchdog fed every tick.
+
+        Each tick runs at the board's real ticks_ms (not the schedule): its beam edges carry
+        real interrupt times, so a late loop must not pair them with an earlier `now`. The
+        flash work due follows the tick, in the time left before the next one."""
         board = self.board
         period = self.config.tick_ms
         wdt = self._wdt if self._wdt is not None else board.watchdog(WATCHDOG_MS)
-        due = board.ticks_ms()
+        storage = self.storage
+        ticks_ms = board.ticks_ms
+        due = ticks_ms()
         try:
             while max_ticks != 0:
-                self.step(due)
+                now = ticks_ms()
+                self.tick(now)
                 if wdt is not None:
                     wdt.feed()
+                if storage is not None:
+                    self.flash_work(now)
                 due = ticks_add(due, period)
-                wait = ticks_diff(due, board.ticks_ms())
+                wait = ticks_diff(due, ticks_ms())
                 if wait > 0:
                     board.sleep_ms(wait)
                 elif wait < -period:
-                    due = board.ticks_ms()  # overran by more than a tick: do not try to catch up
+                    due = ticks_ms()  # overran by more than a tick: do not try to catch up
                 if max_ticks > 0:
                     max_ticks -= 1
         finally:

@@ -1,8 +1,9 @@
 """The flash record journal: a bounded ring of segment files holding every framed record.
 
-The journal stores opaque frames (1..64 bytes, e.g. the COBS frames the RecordWriter sends),
-each tagged with the boot number and the record's u16 seq given by the caller, so that a
-host that was away can download the backlog later. It knows nothing of the frame format.
+The journal stores opaque frames (1..64 bytes; the RecordWriter gives each record's payload
+and CRC, as queued in its ring, not the COBS frame it sends), each tagged with the boot number
+and the record's u16 seq given by the caller, so that a host that was away can download the
+backlog later. It knows nothing of the frame format.
 
 Files (on the board's littlefs; any filesystem with atomic rename works):
     <root>/00000001.seg ...  segments, numbered upwards, each at most `segment_bytes`
@@ -17,9 +18,11 @@ segment. A segment with a torn tail is never appended to again.
 
 Writing: `append()` packs an entry into a preallocated RAM buffer (no allocation, no I/O);
 `flush()` writes the buffered entries to the newest segment as one block and syncs it (the
-caller decides when: every N records or every T ms; `append()` flushes by itself only when
-the buffer is full). A flush that would pass `segment_bytes` continues in a new segment; when
-there are `max_segments` segments the oldest is deleted first. Entries deleted before the host
+caller decides when: every N records, every T ms, or when `half_full()`; `append()` flushes by
+itself only when the buffer is full). On MicroPython a flush writes straight from the buffer
+(`write(buf, off, n)`) and allocates nothing unless it starts a segment (a file is opened).
+A flush that would pass `segment_bytes` continues in a new segment; when there are
+`max_segments` segments the oldest is deleted first. Entries deleted before the host
 acknowledged them are counted in `dropped_records`; `take_dropped()` hands the caller the
 count not yet reported so it can send a record about the loss.
 
@@ -39,6 +42,7 @@ after the first gives a few bytes to the file's skip-list pointers), hence the d
 
 import os
 import struct
+import sys
 
 from micropython import const
 
@@ -55,6 +59,8 @@ _ACK_OFF = const(1)
 _ACK_BOOT = const(2)
 _ACK_SEQ = const(3)
 _ACK_VALID = const(4)
+# MicroPython streams write a part of a buffer without a memoryview slice (no allocation)
+_WRITE_PART = sys.implementation.name == "micropython"
 
 DEFAULT_SEGMENT_BYTES = const(16320)
 DEFAULT_MAX_SEGMENTS = const(40)
@@ -289,7 +295,7 @@ class Journal:
         root="/journal",
         segment_bytes=DEFAULT_SEGMENT_BYTES,
         max_segments=DEFAULT_MAX_SEGMENTS,
-        buffer_bytes=512,
+        buffer_bytes=1024,
     ):
         if buffer_bytes < MAX_ENTRY or segment_bytes < MAX_ENTRY or max_segments < 2:
             raise ValueError("buffer and segment must hold an entry; at least 2 segments")
@@ -342,7 +348,7 @@ class Journal:
         root="/journal",
         segment_bytes=DEFAULT_SEGMENT_BYTES,
         max_segments=DEFAULT_MAX_SEGMENTS,
-        buffer_bytes=512,
+        buffer_bytes=1024,
         feed=None,
     ):
         """Mounts the journal at boot: scans every segment and recovers.
@@ -425,6 +431,11 @@ class Journal:
         self.pending += 1
         self.appended += 1
 
+    def half_full(self):
+        """True when the RAM buffer is at least half full (time to flush, before a burst of
+        records fills it and append() has to flush inside the caller's tick)."""
+        return self._fill * 2 >= len(self._buf)
+
     def flush(self):
         """Writes the buffered entries to flash and syncs; returns the entries written.
 
@@ -470,7 +481,10 @@ class Journal:
             if f is None:
                 raise OSError(_ENOSPC)
             try:
-                f.write(self._mv[start:end])
+                if _WRITE_PART:
+                    f.write(self._buf, start, end - start)
+                else:
+                    f.write(self._mv[start:end])
                 f.flush()
                 self._wsize += end - start
                 return

@@ -69,6 +69,7 @@ class FakePin:
 
     def irq(self, handler=None, trigger=0, hard=False):
         self.handler = handler
+        self.hard = hard
 
     def drive(self, level):
         if level != self.level:
@@ -123,9 +124,13 @@ class FakeBoard:
     BEAM_BLOCKED = 0
     TANK_OK = 0
     IRQ_BOTH = 3
+    IRQ_HARD = True
 
     def __init__(self, start_ms=0, two_beams=True, tank=True):
         self.now = start_ms
+        self.irq_off = False  # inside the board's critical section
+        self.critical_sections = 0
+        self.unbalanced = 0
         self.i2c = FakeI2C()
         self.beam_a = FakePin(1)
         self.beam_b = FakePin(1) if two_beams else None
@@ -135,6 +140,18 @@ class FakeBoard:
         self.uart = FakeUART()
         self.recovered = 0
         self.broken = False  # True: a bus recovery does not bring the sensor back
+
+    def disable_irq(self):
+        if self.irq_off:
+            self.unbalanced += 1
+        self.irq_off = True
+        self.critical_sections += 1
+        return 5
+
+    def enable_irq(self, state):
+        if not self.irq_off or state != 5:
+            self.unbalanced += 1
+        self.irq_off = False
 
     def recover_i2c(self):
         self.recovered += 1
@@ -159,3 +176,40 @@ class FakeBoard:
 
     def device_id(self):
         return 0x00C0FFEE
+
+
+class CommandUART(FakeUART):
+    """A FakeUART that also receives: `send(frame)` queues command bytes in a preallocated
+    buffer, which `any`/`readinto` hand over without allocating (for heap_lock tests)."""
+
+    def __init__(self, capture=0, rx_bytes=256):
+        super().__init__(capture)
+        self._rx = bytearray(rx_bytes)
+        self._rx_n = 0
+        self._rx_i = 0
+
+    def send(self, frame):
+        n = len(frame)
+        if self._rx_i == self._rx_n:
+            self._rx_i = self._rx_n = 0
+        for i in range(n):
+            self._rx[self._rx_n + i] = frame[i]
+        self._rx_n += n
+
+    def any(self):
+        return self._rx_n - self._rx_i
+
+    def readinto(self, buf, nbytes=-1):
+        n = self._rx_n - self._rx_i
+        if 0 <= nbytes < n:
+            n = nbytes
+        if n > len(buf):
+            n = len(buf)
+        if n <= 0:
+            return None
+        i0 = self._rx_i
+        rx = self._rx
+        for i in range(n):
+            buf[i] = rx[i0 + i]
+        self._rx_i = i0 + n
+        return n

@@ -179,3 +179,23 @@ def test_one_sensor_glitch_after_a_long_uptime_does_not_stop_the_readings():
         advance(board, gate, 500)
         assert board.i2c.reads > reads, uptime_ms
         assert gate.control.fevers == 1, uptime_ms
+
+
+def test_beam_edges_are_hard_interrupts_drained_in_the_boards_critical_section():
+    board, gate = new_gate()
+    assert board.beam_a.hard and board.beam_b.hard and gate.beam.hard
+    before = board.critical_sections
+    walk_in(board, gate)
+    advance(board, gate, 500)
+    assert gate.control.people_in == 1
+    assert board.critical_sections - before >= 100  # one per tick
+    assert board.unbalanced == 0 and not board.irq_off
+
+
+def test_uptime_centiseconds_wrap_at_2_30_and_stay_small_ints():
+    # a 32-bit port keeps ints within +-2**30 small: t_cs must wrap below 2**30
+    board, gate = new_gate()
+    gate.uptime_cs = (1 << 30) - 50
+    advance(board, gate, 1000)
+    assert gate.uptime_cs == 50
+    assert gate.writer.t_cs == 50
