@@ -11,7 +11,12 @@ FIRMWARE := $(wildcard firmware/*.py)
 BOARDS := $(wildcard boards/*.py)
 KNOWN_BOARDS := $(basename $(notdir $(BOARDS)))
 
-.PHONY: venv test test-fast mpy lint typecheck bench demo deploy clean help
+.PHONY: venv test test-fast mpy lint typecheck bench demo deploy pico-rig clean help
+
+# The emulated Pico of the Pico test tier (tools/pico): rp2040js pinned in tools/pico's
+# package-lock.json, installed into tools/pico/node_modules when node and npm are there.
+PICO_RIG := tools/pico
+PICO_STAMP := $(PICO_RIG)/node_modules/.installed
 
 help:
 	@echo "make demo    run the firmware on MicroPython against the simulated gate, with the monitor"
@@ -19,6 +24,7 @@ help:
 	@echo "make bench   benchmarks, printed as 'name: value unit' with ratios to baselines"
 	@echo "make mpy     compile firmware/ and boards/ with mpy-cross into $(MPY_OUT)"
 	@echo "make lint    ruff, and a type check of the firmware against the MicroPython stubs"
+	@echo "make pico-rig  install the emulated Pico (rp2040js, tools/pico) if node is there"
 	@echo "make deploy PORT=/dev/ttyACM0 BOARD=rp2_pico   copy the compiled firmware, the board file"
 	@echo "             and config/site_config.py (the site's defaults and PIN) with mpremote"
 
@@ -31,8 +37,17 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-stubs.txt pyproject
 	$(BIN)/pip install --quiet --disable-pip-version-check --target $(STUBS) --upgrade -r requirements-stubs.txt
 	touch $(STAMP)
 
-test: $(STAMP) mpy
+test: $(STAMP) mpy pico-rig
 	$(BIN)/python -m pytest
+
+pico-rig:
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory $(PICO_STAMP); \
+	else echo "pico-rig: no node/npm on PATH: the Pico tier of make test will be skipped"; fi
+
+$(PICO_STAMP): $(PICO_RIG)/package.json $(PICO_RIG)/package-lock.json
+	cd $(PICO_RIG) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 mpy: $(STAMP)
 	@mkdir -p $(MPY_OUT)
@@ -71,4 +86,4 @@ deploy:
 	@echo "deployed $(BOARD) to $(PORT) with config/site_config.py; reset the board to start the gate"
 
 clean:
-	rm -rf build .pytest_cache .hypothesis .ruff_cache .mypy_cache
+	rm -rf build .pytest_cache .hypothesis .ruff_cache .mypy_cache $(PICO_RIG)/node_modules
