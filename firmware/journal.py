@@ -11,7 +11,7 @@ Files (on the board's littlefs; any filesystem with atomic rename works):
 
 Entry format (little-endian), `OVERHEAD` = 7 bytes around the frame:
     u8 length n (1..64)   u16 boot   u16 seq   n bytes frame
-    u16 CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) of the 5 header bytes and the frame
+    u16 CRC-16/CCITT-FALSE (frame.crc16) of the 5 header bytes and the frame
 A segment is read from its start; the first entry that is short, out of range or fails its
 CRC ends the readable part of that segment (a torn tail) and reading goes on with the next
 segment. A segment with a torn tail is never appended to again.
@@ -47,6 +47,7 @@ import sys
 from micropython import const
 
 import persist
+from frame import crc16
 
 OVERHEAD = const(7)
 MAX_FRAME = const(64)
@@ -69,30 +70,6 @@ DEFAULT_MAX_SEGMENTS = const(40)
 _BLOCK = const(4096)
 _SEGMENT_BLOCKS = const(4)
 RESERVE_BYTES = const(172032)  # 42 blocks: ~120 KiB of .mpy files, state, littlefs spares
-
-
-def _make_table():
-    table = [0] * 256
-    for i in range(256):
-        crc = i << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
-        table[i] = crc
-    import array
-
-    return array.array("H", table)
-
-
-_TABLE = _make_table()
-
-
-def crc16(buf, start, end):
-    """CRC-16/CCITT-FALSE of buf[start:end], table driven, no allocation."""
-    crc = 0xFFFF
-    table = _TABLE
-    for i in range(start, end):
-        crc = ((crc << 8) & 0xFFFF) ^ table[((crc >> 8) ^ buf[i]) & 0xFF]
-    return crc
 
 
 def key_before(boot_a, seq_a, boot_b, seq_b):
@@ -338,7 +315,7 @@ class Journal:
         if length < 1 or length > MAX_FRAME or n < length + OVERHEAD:
             return 0
         end = _HEADER + length
-        if (e[end] | (e[end + 1] << 8)) != crc16(e, 0, end):
+        if (e[end] | (e[end + 1] << 8)) != crc16(e, end):
             return 0
         return length + OVERHEAD
 
@@ -426,7 +403,7 @@ class Journal:
         q = p + _HEADER
         for i in range(length):
             buf[q + i] = frame[start + i]
-        struct.pack_into("<H", buf, q + length, crc16(buf, p, q + length))
+        struct.pack_into("<H", buf, q + length, crc16(buf, q + length - p, p))
         self._fill = p + size
         self.pending += 1
         self.appended += 1

@@ -9,7 +9,7 @@ littlefs renames atomically, so at any power cut at least one of `name`, `name.b
 previous good contents) or a complete `name.tmp` is intact. File format, little-endian:
 
     u16 magic 0x4746 ("FG")   u8 format 1   u8 count n   u32 generation
-    n x i32 values            u16 CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) of all before
+    n x i32 values            u16 CRC-16/CCITT-FALSE (frame.crc16) of all before
 
 `Store.load()` reads the three candidates and keeps the valid one (magic, format, count, CRC)
 with the highest generation; when none is valid it keeps the defaults and says so
@@ -29,6 +29,8 @@ import os
 import struct
 
 from micropython import const
+
+from frame import crc16
 
 _MAGIC = const(0x4746)
 _FORMAT = const(1)
@@ -58,15 +60,6 @@ COUNTERS = (
 )
 _BOOT_COUNT = const(0)
 _RUNNING = const(1)
-
-
-def crc16(buf, start, end, crc=0xFFFF):
-    """CRC-16/CCITT-FALSE of buf[start:end] (bitwise: used on commits, not per tick)."""
-    for i in range(start, end):
-        crc ^= buf[i] << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
-    return crc
 
 
 def _exists(path):
@@ -118,7 +111,7 @@ class Store:
         magic, fmt, count = struct.unpack_from("<HBB", buf, 0)
         if magic != _MAGIC or fmt != _FORMAT or count != self.count:
             return False
-        return struct.unpack_from("<H", buf, n - 2)[0] == crc16(buf, 0, n - 2)
+        return struct.unpack_from("<H", buf, n - 2)[0] == crc16(buf, n - 2)
 
     def _read(self, path):
         """The generation in `path` (its values left in self._check), or -1 if not valid."""
@@ -166,7 +159,7 @@ class Store:
         for i in range(self.count):
             struct.pack_into("<i", buf, _HEAD + 4 * i, self.values[i])
         n = len(buf)
-        struct.pack_into("<H", buf, n - 2, crc16(buf, 0, n - 2))
+        struct.pack_into("<H", buf, n - 2, crc16(buf, n - 2))
         tmp = self.path + ".tmp"
         with open(tmp, "wb") as f:
             f.write(buf)
