@@ -1,7 +1,9 @@
-"""CRC-16/CCITT-FALSE and COBS encoding for the record stream, into preallocated buffers.
+"""CRC-16/CCITT-FALSE and COBS for every frame the gate sends, receives or keeps on flash.
 
-Both functions allocate nothing (they only index buffers and do small-int arithmetic), so the
-RecordWriter can call them on the per-tick path, under micropython.heap_lock().
+The one CRC-16 of the firmware: the record stream, the command frames, the flash journal and
+the persisted state files all use `crc16(buf, length, start=0)`. These functions allocate
+nothing (they only index buffers and do small-int arithmetic), so the RecordWriter can call
+them on the per-tick path, under micropython.heap_lock().
 
 CRC-16/CCITT-FALSE: polynomial 0x1021, initial value 0xFFFF, no reflection, no final xor; the
 check value of b"123456789" is 0x29B1 (the same as CPython's binascii.crc_hqx(data, 0xFFFF)).
@@ -11,7 +13,8 @@ Table driven, a byte at a time, with the 256-entry table split into high and low
 COBS (Cheshire and Baker, 1999): the encoded block never contains 0x00, so a single 0x00 ends
 each frame on the wire. The encoded length of n bytes is at most n + (n + 253) // 254 and is
 exactly n + 1 for n < 254. A run of 254 non-zero bytes that ends the input gets no trailing
-code byte (as in the paper and the cobs-python package).
+code byte (as in the paper and the cobs-python package). `cobs_decode_in_place` undoes it
+for received command frames and the journal's checks.
 """
 
 _CRC_HI = (
@@ -96,3 +99,31 @@ def cobs_encode_into(src, length, dst, start=0):
             code = 1
     dst[code_at] = code
     return out
+
+
+def cobs_decode_in_place(buf, length):
+    """COBS-decode buf[0:length] into buf from 0; the decoded length, or -1 if it is not COBS.
+
+    In place is safe: the decoded data never overtakes the encoded data being read.
+    """
+    read = 0
+    write = 0
+    while read < length:
+        code = buf[read]
+        if code == 0:
+            return -1
+        read += 1
+        end = read + code - 1
+        if end > length:
+            return -1
+        while read < end:
+            byte = buf[read]
+            if byte == 0:
+                return -1
+            buf[write] = byte
+            write += 1
+            read += 1
+        if code != 0xFF and read < length:
+            buf[write] = 0
+            write += 1
+    return write

@@ -17,7 +17,7 @@ from micropython import const
 
 import journal
 import persist
-from commands import SettingsStore
+from settings_store import SettingsStore
 
 FAILED_COUNTERS = const(1)
 FAILED_JOURNAL = const(2)

@@ -12,8 +12,7 @@ def raises(exc_type, fn, *args, **kwargs):
 
 def payloads(data):
     """The payloads (CRC checked and removed) of the 0x00-delimited COBS frames in data."""
-    from commands import cobs_decode_in_place
-    from frame import crc16
+    from frame import cobs_decode_in_place, crc16
 
     out = []
     start = 0

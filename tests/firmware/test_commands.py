@@ -4,7 +4,7 @@ import micropython
 
 import commands
 import protocol as p
-from commands import Commands, SettingsStore, cobs_decode_in_place
+from commands import Commands, SettingsStore
 from config import Config
 from fakes_service import (
     FakeBeam,
@@ -16,6 +16,7 @@ from fakes_service import (
     command_frame,
 )
 from flashdev import scratch_dir
+from frame import cobs_decode_in_place
 
 PIN = p.PIN_DEFAULT
 WRONG = PIN + 1

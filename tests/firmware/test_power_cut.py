@@ -16,9 +16,9 @@ tests/test_on_micropython.py.
 import journal
 import persist
 import protocol
-from commands import cobs_decode_in_place
 from fakes_board import FakeBoard
 from flashdev import FlashDevice, PowerCut, format_device, mount, need_littlefs, unmount
+from frame import cobs_decode_in_place
 from gate import Gate
 from storage import Storage
 
