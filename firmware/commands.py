@@ -30,7 +30,7 @@ import cmd_calibrate
 import protocol
 from calibrate import MAX_OFFSET_CC, RUNNING, Calibration
 from cmd_calibrate import do_calibrate
-from cmd_outputs import ServiceOutputs, do_buzzer_test, do_pump_prime
+from cmd_outputs import BuzzerTest, do_buzzer_test, do_pump_prime
 from cmd_sensor import do_self_test, do_set_emissivity, do_set_filter
 from cmd_settings import do_get_config, do_set_config
 from cmd_status import do_ack, do_backlog, do_reset_counters, do_status
@@ -90,7 +90,7 @@ class Commands:
         self.cal_day = 0
         self.cal_tag = 0
         self.clock = WallClock()
-        self.outputs = ServiceOutputs(config)
+        self.buzzer_test = BuzzerTest(config)
         self.received = 0  # command frames answered
         self.bad_frames = 0
         self.storage_errors = 0
@@ -116,7 +116,6 @@ class Commands:
         self.control = control
         self.beam = beam
         self.status = status
-        self.outputs.control = control
 
     # -- what tests and the gate read --
 
@@ -138,11 +137,12 @@ class Commands:
 
     @property
     def priming(self):
-        return self.outputs.priming
+        control = self.control
+        return control is not None and control.guard.priming
 
     @property
     def buzzer_testing(self):
-        return self.outputs.buzzer_testing
+        return self.buzzer_test.running
 
     @property
     def synced(self):
@@ -213,21 +213,17 @@ class Commands:
     # -- the tick --
 
     def tick(self, now, uptime_s=0):
-        """Receive and answer commands, run calibration, prime and buzzer test at `now`."""
+        """Receive and answer commands, run the calibration and the buzzer test at `now`."""
         self.uptime_s = uptime_s
         self._now = now
         if self._uart.any():
             self.link.receive()
         self.auth.tick(now)
         cmd_calibrate.tick(self, now)
-        outputs = self.outputs
-        outputs.tick(now)
-        control = self.control
-        if control is not None:
-            if outputs.pump:
-                control.pump = 1
-            if outputs.buzzer:
-                control.buzzer = 1
+        test = self.buzzer_test
+        test.tick(now)
+        if test.buzzer and self.control is not None:
+            self.control.buzzer = 1
 
     # -- one frame, one reply --
 

@@ -1,15 +1,18 @@
-"""PumpGuard: when the mist pump may run, and the pump's own protections.
+"""PumpGuard: when the mist pump may run, and the pump's own protections, whoever asks for it.
 
-The pump mists while the channel is occupied and for pump_hold_ms after the last person left.
-It never runs longer than pump_max_run_ms without a break: then it stays off for at least
-pump_min_rest_ms (`resting`, reported as FAULT_PUMP_MAX_RUN active, then cleared). An empty
-tank (tank_ok False) forces it off (`tank_empty`, FAULT_TANK_EMPTY until refilled: a dry pump
-burns out), and so does any fault the caller says is unhandled. It is off before the first
+Two things ask for the pump: the channel (it mists while occupied and for pump_hold_ms after
+the last person left) and the technician's prime (`prime(now, run_ms)`, the PUMP_PRIME
+command). Both go through the same guard: the pump never runs longer than pump_max_run_ms in
+one go, whoever asked; then it stays off for at least pump_min_rest_ms (`resting`, reported as
+FAULT_PUMP_MAX_RUN active, then cleared) and a prime running then is over. An empty tank
+(tank_ok False) forces it off (`tank_empty`, FAULT_TANK_EMPTY until refilled: a dry pump burns
+out), and so does any fault the caller says is unhandled; either also ends a prime. After a
+prime a new one waits pump_min_rest_ms (`prime_resting`). The pump is off before the first
 update. Timers are wrap-safe: each is guarded by a flag, so a timestamp is never compared once
 it is stale. `update` allocates nothing.
 """
 
-from ticks import ticks_diff
+from ticks import ticks_add, ticks_diff
 
 
 class PumpGuard:
@@ -18,10 +21,24 @@ class PumpGuard:
         self.on = 0
         self.resting = False
         self.tank_empty = False
+        self.priming = False
+        self.prime_resting = False
         self._on_since = 0
         self._holding = False
         self._last_occupied = 0
         self._rest_since = 0
+        self._prime_until = 0
+        self._prime_rest_until = 0
+
+    def prime(self, now, run_ms):
+        """Ask for the pump for `run_ms` from `now` (the caller checked the tank and rest)."""
+        self.priming = True
+        self._prime_until = ticks_add(now, run_ms)
+
+    def _end_prime(self, now):
+        self.priming = False
+        self.prime_resting = True
+        self._prime_rest_until = ticks_add(now, self._config.pump_min_rest_ms)
 
     def update(self, now, occupied, tank_ok, faulted):
         """Decide the pump output at `now`; returns it (0/1), also in `.on`."""
@@ -34,10 +51,17 @@ class PumpGuard:
             self._holding = False
         if self.resting and ticks_diff(now, self._rest_since) >= cfg.pump_min_rest_ms:
             self.resting = False
-        want = self._holding and tank_ok and not faulted and not self.resting
+        if self.prime_resting and ticks_diff(now, self._prime_rest_until) >= 0:
+            self.prime_resting = False
+        allowed = tank_ok and not faulted
+        if self.priming and (not allowed or ticks_diff(now, self._prime_until) >= 0):
+            self._end_prime(now)
+        want = (self._holding or self.priming) and allowed and not self.resting
         if want and self.on and ticks_diff(now, self._on_since) >= cfg.pump_max_run_ms:
             self.resting = True
             self._rest_since = now
+            if self.priming:
+                self._end_prime(now)
             want = False
         if want and not self.on:
             self._on_since = now

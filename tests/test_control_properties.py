@@ -1,8 +1,10 @@
-"""Properties of Control + BeamCounter over random beam, tank and sensor sequences (CPython).
+"""Properties of Control + BeamCounter + Commands over random beam, tank, sensor and service
+sequences (CPython).
 
-Whatever the beams, tank and sensor do: the pump never runs longer than pump_max_run_ms in one
-go, never runs while Control is faulted or the tank is empty, every passage the beams report
-gives exactly one passage record, fevers and alarms agree, and no counter goes negative.
+Whatever the beams, tank, sensor and the technician's pump primes do: the pump never runs
+longer than pump_max_run_ms in one go, never runs while Control is faulted or the tank is
+empty, every passage the beams report gives exactly one passage record, fevers and alarms
+agree, and no counter goes negative. The pump obeys one guard, whoever asks for it.
 """
 
 from hypothesis import given, settings
@@ -10,14 +12,16 @@ from hypothesis import strategies as st
 
 import protocol
 from beam import EV_PASS, BeamCounter
+from commands import Commands
 from config import Config
 from control import Control
 from fake_writer import FakeWriter
 from fakes_pins import BLOCKED, CLEAR, IRQ_BOTH, FakeClock, FakePin
+from fakes_service import FakeSensor, RecordingWriter, RxUART, command_frame
 
 TICK = 10
 WRAP = 1 << 30
-MAX_RUN_MS = 1000
+MAX_RUN_MS = 2000
 
 segment = st.tuples(
     st.booleans(),  # beam A blocked
@@ -25,6 +29,7 @@ segment = st.tuples(
     st.integers(0, 9),  # tank: empty when 0
     st.one_of(st.none(), st.integers(2500, 4200)),  # skin reading, None: the read fails
     st.integers(1, 40),  # ticks this lasts
+    st.integers(0, 3),  # a PUMP_PRIME of this many seconds at the start (0: none)
 )
 
 
@@ -50,7 +55,10 @@ def build(start, two_beams):
     )
     writer = FakeWriter()
     control = Control(config, writer, 150)
-    return config, clock, a, b, beam, writer, control
+    uart = RxUART()
+    commands = Commands(uart, RecordingWriter(), config)
+    commands.attach(FakeSensor(), control, beam)
+    return config, clock, a, b, beam, writer, control, uart, commands
 
 
 def counters(control):
@@ -73,14 +81,16 @@ def counters(control):
     two_beams=st.booleans(),
 )
 def test_control_invariants_hold_for_any_beam_tank_and_sensor_sequence(segments, start, two_beams):
-    config, clock, a, b, beam, writer, control = build(start, two_beams)
+    config, clock, a, b, beam, writer, control, uart, commands = build(start, two_beams)
     passes = 0
     run_ms = 0
-    for a_blocked, b_blocked, tank, skin, ticks in segments:
+    for a_blocked, b_blocked, tank, skin, ticks, prime_s in segments:
         a.drive(BLOCKED if a_blocked else CLEAR)
         if b is not None:
             b.drive(BLOCKED if b_blocked else CLEAR)
         tank_ok = tank != 0
+        if prime_s:
+            uart.feed(command_frame(protocol.CMD_PUMP_PRIME, protocol.PIN_DEFAULT, 0, prime_s))
         for _ in range(ticks):
             now = clock.advance(TICK)
             ev = beam.poll(now)
@@ -91,6 +101,7 @@ def test_control_invariants_hold_for_any_beam_tank_and_sensor_sequence(segments,
                     control.sample_failed(now, protocol.FAULT_SENSOR_NACK)
                 else:
                     control.sample(now, skin)
+            commands.tick(now)  # as Gate.step: the outputs are applied after the commands
             if control.pump:
                 assert not control.faulted
                 assert tank_ok

@@ -149,6 +149,10 @@ class FakeSensor:
 
 class FakeControl:
     def __init__(self):
+        from config import Config
+        from pump import PumpGuard
+
+        self.guard = PumpGuard(Config())  # a prime is handed to it (never run here)
         self.inside = 0
         self.tank_empty = False
         self.faulted = False

@@ -6,6 +6,8 @@ import commands
 import protocol as p
 from commands import Commands, SettingsStore
 from config import Config
+from control import Control
+from fake_writer import FakeWriter
 from fakes_service import (
     FakeBeam,
     FakeControl,
@@ -25,22 +27,31 @@ UNIX_S = 1767225600  # 2026-01-01T00:00:00Z, day 20454
 
 
 class Rig:
-    def __init__(self, store=None):
+    """Commands with fakes around it; with `real_control` a real Control (the pump's guard)
+    ticked before the commands as Gate.step does, the beams `occupied`, the tank `tank_ok`."""
+
+    def __init__(self, store=None, real_control=False):
         self.uart = RxUART()
         self.writer = RecordingWriter()
         self.config = Config()
         self.store = store
         self.cmds = Commands(self.uart, self.writer, self.config, store)
         self.sensor = FakeSensor()
-        self.control = FakeControl()
+        self.real_control = real_control
+        self.control = Control(self.config, FakeWriter(), 100) if real_control else FakeControl()
+        self.tank_ok = True
+        self.occupied = False
         self.beam = FakeBeam()
         self.cmds.attach(self.sensor, self.control, self.beam, self.writer.status)
         self.now = 0
 
     def tick(self, ms=10):
         self.now += ms
-        self.control.pump = 0
-        self.control.buzzer = 0
+        if self.real_control:
+            self.control.tick(self.now, 0, self.occupied, p.DIR_UNKNOWN, self.tank_ok)
+        else:
+            self.control.pump = 0
+            self.control.buzzer = 0
         self.cmds.tick(self.now, self.now // 1000)
 
     def send(self, command, pin=0, key=0, value=0, tag=7, **kw):
@@ -523,7 +534,7 @@ def test_calibration_survives_a_reboot_with_the_same_store():
 
 
 def test_pump_prime_runs_the_pump_for_the_seconds_asked():
-    rig = Rig()
+    rig = Rig(real_control=True)
     assert rig.send(p.CMD_PUMP_PRIME, PIN, value=3) == ok(p.CMD_PUMP_PRIME)
     on = 0
     for _ in range(500):
@@ -533,7 +544,7 @@ def test_pump_prime_runs_the_pump_for_the_seconds_asked():
 
 
 def test_pump_prime_longer_than_max_run_is_refused():
-    rig = Rig()
+    rig = Rig(real_control=True)
     seconds = rig.config.pump_max_run_ms // 1000 + 1
     assert rig.send(p.CMD_PUMP_PRIME, PIN, value=seconds) == refused(
         p.CMD_PUMP_PRIME, p.REASON_RANGE
@@ -543,21 +554,27 @@ def test_pump_prime_longer_than_max_run_is_refused():
 
 
 def test_pump_prime_with_an_empty_tank_is_refused():
-    rig = Rig()
-    rig.control.tank_empty = True
+    rig = Rig(real_control=True)
+    rig.tank_ok = False
+    rig.tick()
     assert rig.send(p.CMD_PUMP_PRIME, PIN, value=2)[2] == p.REASON_TANK_EMPTY
 
 
-def test_pump_prime_stops_when_the_tank_runs_dry():
-    rig = Rig()
+def test_pump_prime_stops_when_the_tank_runs_dry_and_does_not_resume():
+    rig = Rig(real_control=True)
     rig.send(p.CMD_PUMP_PRIME, PIN, value=5)
-    rig.control.tank_empty = True
+    rig.tick()
+    assert rig.control.pump == 1
+    rig.tank_ok = False
     rig.tick()
     assert rig.control.pump == 0 and not rig.cmds.priming
+    rig.tank_ok = True
+    rig.tick()
+    assert rig.control.pump == 0
 
 
 def test_pump_prime_respects_the_rest_after_a_run():
-    rig = Rig()
+    rig = Rig(real_control=True)
     rig.send(p.CMD_PUMP_PRIME, PIN, value=1)
     rig.tick(1000)
     assert rig.send(p.CMD_PUMP_PRIME, PIN, value=1)[2] == p.REASON_RESTING
@@ -566,9 +583,30 @@ def test_pump_prime_respects_the_rest_after_a_run():
 
 
 def test_pump_prime_while_the_guard_rests_is_refused():
-    rig = Rig()
-    rig.control.resting = True
+    rig = Rig(real_control=True)
+    rig.control.guard.resting = True
+    rig.control.guard._rest_since = rig.now
     assert rig.send(p.CMD_PUMP_PRIME, PIN, value=1)[2] == p.REASON_RESTING
+
+
+def test_pump_prime_started_just_before_the_maximum_run_stops_at_it():
+    """The issue's case: the channel kept the pump on for most of its maximum run; a prime
+    asked then ran on past it (130 s with a 60 s limit). One guard: it stops at the limit."""
+    rig = Rig(real_control=True)
+    rig.config.set("pump_max_run_ms", 60000)
+    rig.occupied = True  # someone stands in the gate: the pump mists
+    for _ in range(5500):
+        rig.tick()
+    assert rig.control.pump == 1
+    assert rig.send(p.CMD_PUMP_PRIME, PIN, value=60) == ok(p.CMD_PUMP_PRIME)
+    run_ms = 55010
+    for _ in range(7000):
+        rig.tick()
+        if not rig.control.pump:
+            break
+        run_ms += 10
+    assert run_ms <= 60000
+    assert rig.control.resting and not rig.cmds.priming
 
 
 def test_buzzer_test_plays_every_pattern_once():
