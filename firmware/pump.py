@@ -27,13 +27,16 @@ class PumpGuard:
         self._holding = False
         self._last_occupied = 0
         self._rest_since = 0
-        self._prime_until = 0
+        self._prime_ms = 0
+        self._prime_until = -1  # -1: the prime starts at the next update
         self._prime_rest_until = 0
 
     def prime(self, now, run_ms):
-        """Ask for the pump for `run_ms` from `now` (the caller checked the tank and rest)."""
+        """Ask for the pump for `run_ms` from the next update (the caller checked the tank and
+        the rest)."""
         self.priming = True
-        self._prime_until = ticks_add(now, run_ms)
+        self._prime_ms = run_ms
+        self._prime_until = -1
 
     def _end_prime(self, now):
         self.priming = False
@@ -54,6 +57,9 @@ class PumpGuard:
         if self.prime_resting and ticks_diff(now, self._prime_rest_until) >= 0:
             self.prime_resting = False
         allowed = tank_ok and not faulted
+        if self.priming and self._prime_until == -1:
+            self._prime_until = ticks_add(now, self._prime_ms)
+            self._prime_ms = 0
         if self.priming and (not allowed or ticks_diff(now, self._prime_until) >= 0):
             self._end_prime(now)
         want = (self._holding or self.priming) and allowed and not self.resting

@@ -576,6 +576,7 @@ def test_pump_prime_stops_when_the_tank_runs_dry_and_does_not_resume():
 def test_pump_prime_respects_the_rest_after_a_run():
     rig = Rig(real_control=True)
     rig.send(p.CMD_PUMP_PRIME, PIN, value=1)
+    rig.tick()  # the guard starts the prime
     rig.tick(1000)
     assert rig.send(p.CMD_PUMP_PRIME, PIN, value=1)[2] == p.REASON_RESTING
     rig.tick(rig.config.pump_min_rest_ms)
