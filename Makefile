@@ -7,11 +7,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STUBS := $(VENV)/stubs
 MPY_OUT := build/mpy
+MOSQUITTO := $(VENV)/mosquitto/usr/sbin/mosquitto
 FIRMWARE := $(wildcard firmware/*.py)
 BOARDS := $(wildcard boards/*.py)
 KNOWN_BOARDS := $(basename $(notdir $(BOARDS)))
 
-.PHONY: venv test test-fast mpy lint typecheck bench demo deploy pico-rig clean help
+.PHONY: venv site-parts test test-fast mpy lint typecheck bench demo deploy pico-rig clean help
 
 # The emulated Pico of the Pico test tier (tools/pico): rp2040js pinned in tools/pico's
 # package-lock.json, installed into tools/pico/node_modules when node and npm are there.
@@ -37,7 +38,14 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-stubs.txt pyproject
 	$(BIN)/pip install --quiet --disable-pip-version-check --target $(STUBS) --upgrade -r requirements-stubs.txt
 	touch $(STAMP)
 
-test: $(STAMP) mpy pico-rig
+# The site's real parts for tests: PostgreSQL comes from a pinned wheel (requirements.txt),
+# the Mosquitto broker from Debian's package, unpacked into .venv/mosquitto.
+site-parts: $(MOSQUITTO)
+
+$(MOSQUITTO):
+	tools/fetch_mosquitto.sh $(VENV)/mosquitto
+
+test: $(STAMP) mpy pico-rig $(MOSQUITTO)
 	$(BIN)/python -m pytest
 
 pico-rig:
@@ -64,7 +72,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	MYPYPATH=$(STUBS) $(BIN)/mypy --config-file tools/mypy-firmware.ini firmware boards/mcu_board.py boards/rp2_pico.py
 
-bench: $(STAMP)
+bench: $(STAMP) $(MOSQUITTO)
 	$(BIN)/python -m bench
 
 demo: $(STAMP)

@@ -250,12 +250,12 @@ def argparse_export(parser: argparse.ArgumentParser) -> None:
 
 def do_export(state: State, args) -> int:
     from host_tools.export import export, parse_date
-    from host_tools.store import Store
+    from host_tools.store import open_store
 
     since = parse_date(args.since) if args.since else None
     until = parse_date(args.until) if args.until else None
     fmt = "csv" if args.csv else "jsonl"
-    with Store(args.db, readonly=True) as store:
+    with open_store(args.db, readonly=True) as store:
         if args.output is None:
             export(store, state.out, fmt, args.device, since, until, args.type)
             return EXIT_OK

@@ -13,7 +13,7 @@ import datetime
 import json
 
 from host_tools.errors import EXIT_USAGE, FevergateError
-from host_tools.store import Store
+from host_tools.store import RecordStore
 
 __all__ = ["export", "parse_date", "BASE_COLUMNS"]
 
@@ -52,7 +52,7 @@ def _flat(row: dict) -> dict:
 
 
 def export(
-    store: Store,
+    store: RecordStore,
     out,
     fmt: str = "csv",
     device_id: int | None = None,

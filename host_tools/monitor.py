@@ -36,7 +36,7 @@ from host_tools.decoder import (
     record_to_dict,
 )
 from host_tools.errors import EXIT_GARBAGE, EXIT_NO_PORT, FevergateError
-from host_tools.store import BAD_STATUSES, IngestResult, Store, Tracker
+from host_tools.store import BAD_STATUSES, IngestResult, RecordStore, Tracker, open_store
 from host_tools.wire import protocol
 
 __all__ = ["monitor", "Totals", "describe", "event_to_dict", "GARBAGE_BYTES", "MODES"]
@@ -385,8 +385,8 @@ def monitor(
     own_store = False
     try:
         if db is not None:
-            own_store = not isinstance(db, Store)
-            store = Store(db) if own_store else db
+            own_store = not isinstance(db, RecordStore)
+            store = open_store(db) if own_store else db
             store.new_stream()
         result = _loop(serial_port, name, view, totals, store, stop, duration_s, garbage_bytes)
     finally:

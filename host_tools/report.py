@@ -16,12 +16,11 @@ screening standards ask; both the text and the PNG say so.
 from __future__ import annotations
 
 import datetime
-import json
 import math
 from dataclasses import dataclass, field
 
 from host_tools.decoder import FAULT_NAMES, VERDICT_NAMES
-from host_tools.store import Store
+from host_tools.store import RecordStore, open_store
 from host_tools.wire import protocol
 
 SCREENING_NOTE = "Fever results are screening results: confirm each with a clinical thermometer."
@@ -93,11 +92,13 @@ def day_bounds(day: datetime.date) -> tuple[float, float]:
     return start.timestamp(), start.timestamp() + _DAY_S
 
 
-def devices(store: Store) -> list[int]:
-    return [d for (d,) in store.db.execute("SELECT DISTINCT device_id FROM records ORDER BY 1")]
+def devices(store: RecordStore) -> list[int]:
+    return store.devices()
 
 
-def day_report(store: Store, day: datetime.date, device_id: int | None = None) -> list[GateDay]:
+def day_report(
+    store: RecordStore, day: datetime.date, device_id: int | None = None
+) -> list[GateDay]:
     """One GateDay per gate with records on `day` (only `device_id` when given)."""
     since, until = day_bounds(day)
     gates = [device_id] if device_id is not None else devices(store)
@@ -111,9 +112,7 @@ def day_report(store: Store, day: datetime.date, device_id: int | None = None) -
         if not seen:
             continue
         report.calibration = _calibration(store, gate, until)
-        report.undated_records = store.db.execute(
-            "SELECT COUNT(*) FROM records WHERE device_id = ? AND wall_time IS NULL", (gate,)
-        ).fetchone()[0]
+        report.undated_records = store.undated(gate)
         out.append(report)
     return out
 
@@ -146,7 +145,7 @@ def _add(report: GateDay, row: dict, since: float) -> None:
         table[name] = table.get(name, 0) + 1
 
 
-def _calibration(store: Store, device_id: int, until: float) -> dict[str, int] | None:
+def _calibration(store: RecordStore, device_id: int, until: float) -> dict[str, int] | None:
     """The last calibration the gate reported before `until`, or None."""
     keys = {
         protocol.KEY_CAL_OFFSET: "offset_cc",
@@ -154,13 +153,7 @@ def _calibration(store: Store, device_id: int, until: float) -> dict[str, int] |
         protocol.KEY_CAL_DAY: "day",
     }
     found: dict[str, int] = {}
-    rows = store.db.execute(
-        "SELECT fields FROM records WHERE device_id = ? AND type = 'config' "
-        "AND wall_time < ? ORDER BY wall_time",
-        (device_id, until),
-    )
-    for (text,) in rows:
-        fields = json.loads(text)
+    for fields in store.config_before(device_id, until):
         if fields["key"] in keys:
             found[keys[fields["key"]]] = fields["value"]
     if not found.get("reference_cc"):
@@ -324,7 +317,7 @@ def argparse_report(parser) -> None:
 def do_report(state, args) -> int:
     from host_tools.errors import EXIT_DATA, EXIT_FILE, EXIT_USAGE, FevergateError
 
-    store = Store(args.store, readonly=True)
+    store = open_store(args.store, readonly=True)
     try:
         if args.day:
             try:
@@ -332,7 +325,7 @@ def do_report(state, args) -> int:
             except ValueError as exc:
                 raise FevergateError(str(exc), EXIT_USAGE) from None
         else:
-            latest = store.db.execute("SELECT MAX(wall_time) FROM records").fetchone()[0]
+            latest = store.latest_wall_time()
             if latest is None:
                 raise FevergateError(f"{args.store} has no records with a wall time", EXIT_DATA)
             day = datetime.datetime.fromtimestamp(latest, datetime.timezone.utc).date()

@@ -174,10 +174,10 @@ def do_simulate(state, args):
     store = host = None
     if getattr(args, "store", None):
         from host_tools.shim.host import SimHost
-        from host_tools.store import Store
+        from host_tools.store import open_store
 
         try:
-            store = Store(args.store)
+            store = open_store(args.store)
         except Exception as exc:  # noqa: BLE001  (FevergateError: one clean message)
             state.err.write(f"fevergate simulate: {getattr(exc, 'message', exc)}\n")
             return 6

@@ -5,7 +5,8 @@ Table `records` (schema in docs/CLI.md), one row per record, unique on
 from the stream; before any BOOT record is seen they are DEVICE_UNKNOWN (0) and BOOT_UNKNOWN
 (-1), and after a new boot revealed without its BOOT record (t_cs went back) the boot is -1
 again. t_cs joins the key because seq wraps at 65536 within a long boot; a record's seq and
-t_cs never change, so reading the same stream again stores nothing new (INSERT OR IGNORE).
+t_cs never change, so reading the same stream again stores nothing new (ON CONFLICT DO
+NOTHING).
 
 wall_time (Unix seconds) comes from the boot's TIME record if one arrived before the record,
 else from the laptop's clock at reception when the caller passes `received_at`, else NULL
@@ -19,8 +20,13 @@ carry, with the time of that boot's replayed TIME record when one came before th
 record received live and replayed is stored once. `gaps()` lists the sequence numbers missing
 from a stored boot.
 
-APIs for other tools: `Store(path).ingest(events, received_at=None)`, `ingest_bytes(db, data)`,
-and `Tracker`, which follows device, boot and time anchor through a stream of events.
+One interface, two backends: `RecordStore` is what every tool uses; `SQLiteStore` (alias
+`Store`, one laptop, the default) and `PostgresStore` (host_tools/store_pg.py, a site's
+database, same tables and key) implement it. `open_store(path_or_url)` picks the backend.
+
+APIs for other tools: `open_store(target).ingest(events, received_at=None)`,
+`ingest_bytes(db, data)`, and `Tracker`, which follows device, boot and time anchor through a
+stream of events.
 """
 
 from __future__ import annotations
@@ -35,7 +41,10 @@ from host_tools.errors import EXIT_FILE, FevergateError
 from host_tools.wire import protocol
 
 __all__ = [
+    "RecordStore",
+    "SQLiteStore",
     "Store",
+    "open_store",
     "Tracker",
     "IngestResult",
     "ingest_bytes",
@@ -79,8 +88,8 @@ CREATE TABLE IF NOT EXISTS sync_state (
 """
 
 _INSERT = (
-    "INSERT OR IGNORE INTO records (device_id, boot, seq, t_cs, type, wall_time, fields) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO records (device_id, boot, seq, t_cs, type, wall_time, fields) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 )
 
 
@@ -172,28 +181,40 @@ def _fields_json(record: Record) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
-class Store:
-    """A records database. `readonly=True` never creates the file (export, report)."""
+class RecordStore:
+    """The store interface: what `log`, `sync`, `export`, `report` and `ingest` use.
 
-    def __init__(self, path: str, readonly: bool = False) -> None:
-        self.path = str(path)
+    Two backends: `SQLiteStore` (one laptop, the default) and `PostgresStore`
+    (host_tools/store_pg.py, a site's database). `open_store(target)` picks one from a path or
+    a `postgresql://` URL. The shared logic (decoding events into rows, gaps, wall times) is
+    here; a backend gives `_read(sql, params)` and `_write(sql, rows)` with `?` placeholders,
+    `insert_rows(rows)` and its row-order column `_ROWID`.
+    """
+
+    _ROWID = "rowid"
+    name = ""
+
+    def __init__(self) -> None:
         self.tracker = Tracker()
-        try:
-            if readonly:
-                self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
-                self.db.execute("SELECT 1 FROM records LIMIT 1")
-            else:
-                self.db = sqlite3.connect(self.path)
-                self.db.executescript(SCHEMA)
-        except sqlite3.Error as exc:
-            raise FevergateError(
-                f"{self.path}: cannot use as a database ({exc})", EXIT_FILE
-            ) from None
+
+    # -- what a backend gives ------------------------------------------------------------
+    def _read(self, sql: str, params=()) -> list[tuple]:
+        raise NotImplementedError
+
+    def _write(self, sql: str, rows: list) -> int:
+        """Runs `sql` once per parameter tuple in one transaction; returns rows changed."""
+        raise NotImplementedError
+
+    def insert_rows(self, rows: list[tuple]) -> int:
+        """Stores (device_id, boot, seq, t_cs, type, wall_time, fields_json) rows, each once
+        whatever is given twice; returns how many were new."""
+        return self._write(_INSERT, rows)
 
     def close(self) -> None:
-        self.db.close()
+        raise NotImplementedError
 
-    def __enter__(self) -> Store:
+    # -- shared --------------------------------------------------------------------------
+    def __enter__(self) -> RecordStore:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -203,8 +224,8 @@ class Store:
         """Forget device, boot and time: the next events come from another port or file."""
         self.tracker = Tracker()
 
-    def ingest(self, events: Iterable[Event], received_at: float | None = None) -> IngestResult:
-        """Store the good records of `events` (in stream order) and commit; the result counts."""
+    def rows_of(self, events: Iterable[Event], received_at: float | None = None):
+        """(rows, IngestResult without `inserted`) for the good records of `events`."""
         result = IngestResult()
         tracker = self.tracker
         rows = []
@@ -244,57 +265,84 @@ class Store:
                 result.bad += 1
             elif status is Status.GAP:
                 result.lost += event.lost
+        return rows, result
+
+    def ingest(self, events: Iterable[Event], received_at: float | None = None) -> IngestResult:
+        """Store the good records of `events` (in stream order) and commit; the result counts."""
+        rows, result = self.rows_of(events, received_at)
         if rows:
-            try:
-                with self.db:
-                    before = self.db.total_changes
-                    self.db.executemany(_INSERT, rows)
-                    result.inserted = self.db.total_changes - before
-            except sqlite3.Error as exc:
-                raise FevergateError(f"{self.path}: cannot write ({exc})", EXIT_FILE) from None
+            result.inserted = self.insert_rows(rows)
         result.duplicates = result.good - result.inserted
         return result
 
     def count(self, type_: str | None = None) -> int:
         if type_ is None:
-            return self.db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
-        sql = "SELECT COUNT(*) FROM records WHERE type = ?"
-        return self.db.execute(sql, (type_,)).fetchone()[0]
+            return self._read("SELECT COUNT(*) FROM records")[0][0]
+        return self._read("SELECT COUNT(*) FROM records WHERE type = ?", (type_,))[0][0]
+
+    def duplicates(self) -> int:
+        """Rows beyond the first with the same (device_id, boot, seq, t_cs): always 0 unless
+        the database lost its unique key."""
+        sql = (
+            "SELECT COALESCE(SUM(n - 1), 0) FROM (SELECT COUNT(*) AS n FROM records "
+            "GROUP BY device_id, boot, seq, t_cs HAVING COUNT(*) > 1) AS twice"
+        )
+        return int(self._read(sql)[0][0])
+
+    def devices(self) -> list[int]:
+        """Every device id stored, in order."""
+        return [d for (d,) in self._read("SELECT DISTINCT device_id FROM records ORDER BY 1")]
+
+    def latest_wall_time(self) -> float | None:
+        return self._read("SELECT MAX(wall_time) FROM records")[0][0]
+
+    def undated(self, device_id: int) -> int:
+        """Rows of a device without a wall time."""
+        sql = "SELECT COUNT(*) FROM records WHERE device_id = ? AND wall_time IS NULL"
+        return self._read(sql, (device_id,))[0][0]
+
+    def config_before(self, device_id: int, until: float) -> list[dict]:
+        """The fields of a device's CONFIG records before `until`, in time order."""
+        rows = self._read(
+            "SELECT fields FROM records WHERE device_id = ? AND type = 'config' "
+            "AND wall_time < ? ORDER BY wall_time",
+            (device_id, until),
+        )
+        return [json.loads(text) for (text,) in rows]
 
     def fill_wall_times(self) -> int:
         """Gives rows without a wall_time the time their boot's TIME record implies; returns
         how many rows got one."""
-        anchors = self.db.execute(
-            "SELECT device_id, boot, t_cs, fields FROM records "
+        anchors = self._read(
+            "SELECT device_id, boot, MAX(t_cs) FROM records "
             "WHERE type = 'time' AND boot != ? GROUP BY device_id, boot",
             (BOOT_UNKNOWN,),
-        ).fetchall()
-        filled = 0
-        try:
-            with self.db:
-                for device, boot, t0, fields in anchors:
-                    anchor = (json.loads(fields)["unix_s"], t0)
-                    rows = self.db.execute(
-                        "SELECT rowid, t_cs FROM records "
-                        "WHERE device_id = ? AND boot = ? AND wall_time IS NULL",
-                        (device, boot),
-                    ).fetchall()
-                    self.db.executemany(
-                        "UPDATE records SET wall_time = ? WHERE rowid = ?",
-                        [(_anchored(anchor, t_cs), rowid) for rowid, t_cs in rows],
-                    )
-                    filled += len(rows)
-        except sqlite3.Error as exc:
-            raise FevergateError(f"{self.path}: cannot write ({exc})", EXIT_FILE) from None
-        return filled
+        )
+        updates = []
+        for device, boot, t0 in anchors:
+            (fields,) = self._read(
+                "SELECT fields FROM records WHERE device_id = ? AND boot = ? "
+                "AND type = 'time' AND t_cs = ? LIMIT 1",
+                (device, boot, t0),
+            )[0]
+            anchor = (json.loads(fields)["unix_s"], t0)
+            rows = self._read(
+                f"SELECT {self._ROWID}, t_cs FROM records "
+                "WHERE device_id = ? AND boot = ? AND wall_time IS NULL",
+                (device, boot),
+            )
+            updates += [(_anchored(anchor, t_cs), rowid) for rowid, t_cs in rows]
+        if updates:
+            self._write(f"UPDATE records SET wall_time = ? WHERE {self._ROWID} = ?", updates)
+        return len(updates)
 
     def gaps(self, device_id: int, boot: int) -> list[tuple[int, int]]:
         """(first, last) sequence numbers missing between the stored records of one boot, in
         uptime order; a boot must start at seq 0 (its BOOT record)."""
-        rows = self.db.execute(
+        rows = self._read(
             "SELECT seq FROM records WHERE device_id = ? AND boot = ? ORDER BY t_cs, seq",
             (device_id, boot),
-        ).fetchall()
+        )
         missing = []
         expected = 0
         for (seq,) in rows:
@@ -306,24 +354,20 @@ class Store:
 
     def sync_state(self, device_id: int) -> tuple[int, int] | None:
         """(boot, seq) the next sync of this device resumes after, or None."""
-        sql = "SELECT boot, seq FROM sync_state WHERE device_id = ?"
-        row = self.db.execute(sql, (device_id,)).fetchone()
-        return None if row is None else (row[0], row[1])
+        rows = self._read("SELECT boot, seq FROM sync_state WHERE device_id = ?", (device_id,))
+        return None if not rows else (rows[0][0], rows[0][1])
 
     def set_sync_state(self, device_id: int, boot: int, seq: int) -> None:
-        try:
-            with self.db:
-                self.db.execute(
-                    "INSERT OR REPLACE INTO sync_state (device_id, boot, seq) VALUES (?, ?, ?)",
-                    (device_id, boot, seq),
-                )
-        except sqlite3.Error as exc:
-            raise FevergateError(f"{self.path}: cannot write ({exc})", EXIT_FILE) from None
+        self._write(
+            "INSERT INTO sync_state (device_id, boot, seq) VALUES (?, ?, ?) "
+            "ON CONFLICT (device_id) DO UPDATE SET boot = excluded.boot, seq = excluded.seq",
+            [(device_id, boot, seq)],
+        )
 
     def boots(self, device_id: int) -> list[int]:
         """The known boots of a device stored, in order."""
         sql = "SELECT DISTINCT boot FROM records WHERE device_id = ? AND boot != ? ORDER BY boot"
-        return [b for (b,) in self.db.execute(sql, (device_id, BOOT_UNKNOWN))]
+        return [b for (b,) in self._read(sql, (device_id, BOOT_UNKNOWN))]
 
     def query(
         self,
@@ -332,28 +376,24 @@ class Store:
         until: float | None = None,
         type_: str | None = None,
     ) -> Iterator[dict]:
-        """Rows in (device, boot, t_cs, seq) order as dicts: the columns, `fields` decoded.
+        """Rows in (device, boot, arrival) order as dicts: the columns, `fields` decoded.
 
         since (inclusive) and until (exclusive) are Unix seconds on wall_time; rows without a
         wall_time are left out when either is given.
         """
         where, params = _where(device_id, since, until, type_)
         sql = "SELECT device_id, boot, seq, t_cs, type, wall_time, fields FROM records"
-        sql += where + " ORDER BY device_id, boot, rowid"
-        try:
-            cursor = self.db.execute(sql, params)
-            for device, boot, seq, t_cs, type_name, wall, fields in cursor:
-                yield {
-                    "device_id": device,
-                    "boot": boot,
-                    "seq": seq,
-                    "t_cs": t_cs,
-                    "type": type_name,
-                    "wall_time": wall,
-                    "fields": json.loads(fields),
-                }
-        except sqlite3.Error as exc:
-            raise FevergateError(f"{self.path}: cannot read ({exc})", EXIT_FILE) from None
+        sql += where + f" ORDER BY device_id, boot, {self._ROWID}"
+        for device, boot, seq, t_cs, type_name, wall, fields in self._read(sql, params):
+            yield {
+                "device_id": device,
+                "boot": boot,
+                "seq": seq,
+                "t_cs": t_cs,
+                "type": type_name,
+                "wall_time": wall,
+                "fields": json.loads(fields),
+            }
 
     def field_names(
         self,
@@ -365,18 +405,63 @@ class Store:
         """The field names of the record types among the selected rows (for CSV columns)."""
         where, params = _where(device_id, since, until, type_)
         names: list[str] = []
+        types = self._read(f"SELECT DISTINCT type FROM records{where} ORDER BY type", params)
+        for (name,) in types:
+            sample = self._read("SELECT fields FROM records WHERE type = ? LIMIT 1", (name,))
+            names += [key for key in json.loads(sample[0][0]) if key not in names]
+        return names
+
+
+class SQLiteStore(RecordStore):
+    """A records database in one SQLite file. `readonly=True` never creates the file (export,
+    report)."""
+
+    def __init__(self, path: str, readonly: bool = False) -> None:
+        super().__init__()
+        self.path = self.name = str(path)
         try:
-            types = self.db.execute(
-                f"SELECT DISTINCT type FROM records{where} ORDER BY type", params
-            ).fetchall()
-            for (name,) in types:
-                sample = self.db.execute(
-                    "SELECT fields FROM records WHERE type = ? LIMIT 1", (name,)
-                ).fetchone()[0]
-                names += [key for key in json.loads(sample) if key not in names]
+            if readonly:
+                self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+                self.db.execute("SELECT 1 FROM records LIMIT 1")
+            else:
+                self.db = sqlite3.connect(self.path)
+                self.db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise FevergateError(
+                f"{self.path}: cannot use as a database ({exc})", EXIT_FILE
+            ) from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _read(self, sql: str, params=()) -> list[tuple]:
+        try:
+            return self.db.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise FevergateError(f"{self.path}: cannot read ({exc})", EXIT_FILE) from None
-        return names
+
+    def _write(self, sql: str, rows: list) -> int:
+        try:
+            with self.db:
+                before = self.db.total_changes
+                self.db.executemany(sql, rows)
+                return self.db.total_changes - before
+        except sqlite3.Error as exc:
+            raise FevergateError(f"{self.path}: cannot write ({exc})", EXIT_FILE) from None
+
+
+Store = SQLiteStore  # the name the single-gate tools have always used
+
+
+def open_store(target: str, readonly: bool = False) -> RecordStore:
+    """The store at `target`: a `postgresql://` (or `postgres://`) URL opens the site's
+    PostgreSQL database, anything else is an SQLite file."""
+    text = str(target)
+    if text.startswith(("postgresql://", "postgres://")):
+        from host_tools.store_pg import PostgresStore
+
+        return PostgresStore(text, readonly=readonly)
+    return SQLiteStore(text, readonly=readonly)
 
 
 def _where(device_id, since, until, type_) -> tuple[str, list]:
@@ -399,8 +484,8 @@ def _where(device_id, since, until, type_) -> tuple[str, list]:
 
 def ingest_bytes(db, data: bytes, received_at: float | None = None) -> IngestResult:
     """Decode raw UART bytes (a whole capture) and store them; `db` is a path or a Store."""
-    own = not isinstance(db, Store)
-    store = Store(db) if own else db
+    own = not isinstance(db, RecordStore)
+    store = open_store(db) if own else db
     try:
         if not own:
             store.new_stream()

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from host_tools.decoder import Status, StreamDecoder
 from host_tools.device import encode_command
-from host_tools.store import BOOT_UNKNOWN, DEVICE_UNKNOWN, Store
+from host_tools.store import BOOT_UNKNOWN, DEVICE_UNKNOWN, RecordStore, open_store
 from host_tools.wire import protocol
 
 IDENTIFY = "identify"
@@ -72,7 +72,7 @@ class SyncResult:
 class SyncSession:
     def __init__(
         self,
-        store: Store,
+        store: RecordStore,
         pin: int,
         *,
         unix_time=None,
@@ -368,7 +368,7 @@ def do_sync(state, args) -> int:
             "sync acknowledges what it stored: give --pin or set FEVERGATE_PIN", EXIT_USAGE
         )
     port = open_port(args.port, timeout=0.05)
-    store = Store(args.store)
+    store = open_store(args.store)
     session = SyncSession(
         store,
         pin,
