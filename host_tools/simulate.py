@@ -6,10 +6,17 @@ tool opens like a serial port; --demo runs the monitor on it live. The UART stre
 here (host_tools/decoder.py) and compared with the scenario's ground truth:
 
 people_true / people_counted      walkers in the scenario / passage records received
-fevers_true / fevers_alarmed      inbound walkers with a fever / fever ALARM records received
+people_countable / people_abreast walkers a two-beam channel can separate / walkers beside
+                                  another (one shadow on the beams)
+fevers_true / fevers_alarmed      inbound walkers whose core temperature is at or above the
+                                  threshold in force / fever ALARM records received
 false_alarms                      fever alarms while no inbound walker at or above the threshold
                                   was in the channel (the skin offset varies: some are expected)
 remeasures                        passages with a REMEASURE_* verdict
+screening                         every walker matched to their passage and scored against two
+                                  truths, `instrument` (what the sensor saw, as the gate is
+                                  configured to read it) and `body` (the core temperature), with
+                                  the same per condition (host_tools/screening.py, docs/SCREENING.md)
 records_sent / _received / _lost  frames the firmware sent / decoded intact / not received
 
 The board always has a flash filesystem (a temporary one unless --flash DIR keeps it between
@@ -33,6 +40,7 @@ import tempfile
 import threading
 import time
 
+from host_tools import screening
 from host_tools.shim.faults import DEFAULTS, parse_faults
 from host_tools.shim.runner import RUNTIMES, run_simulation
 from host_tools.shim.scenario import IN, Scenario
@@ -345,10 +353,15 @@ def summarize(result):
     fever = getattr(protocol, "VERDICT_FEVER", None)
     dir_out = getattr(protocol, "DIR_OUT", None)
     alarm_fever = getattr(protocol, "ALARM_FEVER", None)
-    times = dict(zip(map(id, records), _world_times(records, result.boot_starts), strict=True))
+    world_times = _world_times(records, result.boot_starts)
+    times = dict(zip(map(id, records), world_times, strict=True))
+    settings = result.settings or screening.effective_settings()
+    threshold_cc = settings["fever_threshold_cc"]
     alarms = [r for r in records if r.type == "alarm" and r.fields.get("kind") == alarm_fever]
     remeasure_codes = {code for code, name in verdicts.items() if name.startswith("remeasure")}
-    false_alarms = sum(1 for r in alarms if not _matches_fever(times[id(r)], scenario))
+    false_alarms = sum(
+        1 for r in alarms if not _matches_fever(times[id(r)], scenario, threshold_cc)
+    )
     fault_records = {}
     for r in records:
         if r.type == "fault" and r.fields.get("active", 1):
@@ -370,7 +383,7 @@ def summarize(result):
         "people_in_true": len(scenario.people_in()),
         "people_counted": len(passages),
         "people_in_counted": sum(1 for r in passages if r.fields.get("direction") != dir_out),
-        "fevers_true": len(scenario.fevers()),
+        "fevers_true": len(scenario.fevers(threshold_cc / 100)),
         "fevers_alarmed": len(alarms),
         "fever_passages": sum(1 for r in passages if r.fields.get("verdict") == fever),
         "false_alarms": false_alarms,
@@ -400,6 +413,9 @@ def summarize(result):
         "watchdog_resets": len(result.bridge.watchdog_resets) if result.bridge is not None else 0,
         "boots": len(result.boot_starts),
     }
+    summary.update(screening.people_counts(scenario.people))
+    found = screening.passages_from_records(records, world_times, verdicts, dir_out)
+    summary["screening"] = screening.score(scenario.people, found, settings)
     return summary
 
 
@@ -419,14 +435,34 @@ def _sent_by_seq(records):
     return total
 
 
-def _matches_fever(t, scenario):
+def _matches_fever(t, scenario, threshold_cc=None):
     """Whether a fever alarm at world time `t` (ms) is explained by an inbound walker at or
     above the fever threshold who was inside the channel then (or had just left)."""
+    if threshold_cc is None:
+        threshold_cc = FEVER_THRESHOLD_CC
     for person in scenario.people:
-        if person.direction == IN and person.body_c * 100 >= FEVER_THRESHOLD_CC:
+        if person.direction == IN and round(person.core_c * 100) >= threshold_cc:
             if person.arrival_ms <= t <= person.exit_ms + _MATCH_AFTER_EXIT_MS:
                 return True
     return False
+
+
+def _pct(value):
+    return "n/a" if value is None else f"{100 * value:.1f} %"
+
+
+def format_screening(screen):
+    """Two lines: the instrument's own errors, and the body truth's sensitivity/specificity."""
+    inst, body = screen["instrument"], screen["body"]
+    comp = "on" if screen.get("ambient_comp") else "off"
+    return [
+        f"screen   instrument: {inst['wrong_outside_band']} wrong outside the +-"
+        f"{screen['band_c']:.1f} C band, {inst['wrong_in_band']} inside, "
+        f"{inst['remeasures']} re-measures ({_pct(inst['remeasure_rate'])})",
+        f"         body (core >= {screen['threshold_c']:.2f} C): sensitivity "
+        f"{_pct(body['sensitivity'])}, specificity {_pct(body['specificity'])} "
+        f"(ambient compensation {comp})",
+    ]
 
 
 def format_summary(s):
@@ -436,6 +472,7 @@ def format_summary(s):
         f"people   {s['people_true']} walked, {s['people_counted']} counted",
         f"fevers   {s['fevers_true']} walked in, {s['fevers_alarmed']} alarmed, "
         f"{s['false_alarms']} false alarms, {s['remeasures']} re-measures",
+        *format_screening(s["screening"]),
         f"pump     {s['pump_on_s']:.1f} s on (longest run {s['pump_longest_run_s']:.1f} s)",
         f"records  {s['records_sent']} sent, {s['records_received']} received, "
         f"{s['records_lost']} lost",

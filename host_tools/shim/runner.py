@@ -9,10 +9,16 @@ the scenario ends. The result holds the World (parts, logs, ground truth) and th
 image on MicroPython, a plain directory on CPython); `power_cuts` (virtual ms, MicroPython
 only) cut the power at those instants and boot again (see bridge.py). `host` (a SimHost) is
 the laptop: it plugs in when it wants and syncs the gate's journal into its store.
+`settings` ({name: value} of firmware/config.py) are the site's defaults for this run: a
+site_config.py on the MicroPython module path (main.py applies it as on a board), applied to
+the Config on CPython; `result.settings` is every setting the run had (defaults included).
 """
 
+import shutil
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from host_tools.shim.board import SimBoard
 from host_tools.shim.bridge import MicroPythonRuntime
@@ -65,6 +71,7 @@ class SimulationResult:
         self.interpreter = interpreter
         self.gate = gate  # the Gate object (cpython runtime only)
         self.bridge = bridge  # the MicroPythonRuntime (micropython runtime only)
+        self.settings = {}  # every firmware setting the run had, by name
 
     @property
     def boot_starts(self):
@@ -104,7 +111,11 @@ def run_simulation(
     flash=None,
     power_cuts=(),
     host=None,
+    settings=None,
 ):
+    from host_tools.screening import effective_settings
+
+    effective = effective_settings(settings)
     if runtime not in RUNTIMES:
         raise ValueError("runtime must be one of {}".format(", ".join(RUNTIMES)))
     world = World(scenario, faults, seed=seed, start_ticks=start_ticks, sensor=sensor)
@@ -124,6 +135,8 @@ def run_simulation(
         if flash is not None:
             board.use_flash(flash)
         world.hooks.append(pacer.hook)
+        if settings:
+            config = _config_with(config, settings)
         gate = _run_cpython(board, config)
         if host is not None:
             host.finish()
@@ -135,28 +148,64 @@ def run_simulation(
             gate=gate,
         )
         result._board = board
+        result.settings = effective
         return result
     if slice_ms is None:
         # Slices never change what the firmware sees (edges fire at their own instants, I2C is
         # synchronous): long slices when racing, short ones when a human watches or types.
         slice_ms = FAST_SLICE_MS if realtime_factor == 0 and pty is None else WATCH_SLICE_MS
-    bridge = MicroPythonRuntime(
-        world,
-        slice_ms=slice_ms,
-        pacer=pacer.at,
-        path=micropython_path,
-        flash=flash,
-        power_cuts=power_cuts,
-    )
-    if host is not None:
-        # the laptop answers within a slice: short slices while it is plugged in
-        bridge.slice_for = lambda t: WATCH_SLICE_MS if t >= host.connect_ms else slice_ms
-    bridge.run()
+    site_dir = None
+    path = micropython_path
+    if settings:
+        from host_tools.compat import BOARDS_DIR, FIRMWARE_DIR
+
+        site_dir = tempfile.mkdtemp(prefix="fevergate-site-")
+        write_site_config(Path(site_dir) / "site_config.py", settings)
+        path = list(micropython_path or (str(FIRMWARE_DIR), str(BOARDS_DIR))) + [site_dir]
+    try:
+        bridge = MicroPythonRuntime(
+            world,
+            slice_ms=slice_ms,
+            pacer=pacer.at,
+            path=path,
+            flash=flash,
+            power_cuts=power_cuts,
+        )
+        if host is not None:
+            # the laptop answers within a slice: short slices while it is plugged in
+            bridge.slice_for = lambda t: WATCH_SLICE_MS if t >= host.connect_ms else slice_ms
+        bridge.run()
+    finally:
+        if site_dir is not None:
+            shutil.rmtree(site_dir, ignore_errors=True)
     if host is not None:
         host.finish()
-    return SimulationResult(
+    result = SimulationResult(
         runtime, world, time.perf_counter() - wall0, bridge.hello, bridge=bridge
     )
+    result.settings = effective
+    return result
+
+
+def write_site_config(path, settings):
+    """A site_config.py (as config/site_config.py) holding `settings`."""
+    lines = ["SETTINGS = {"]
+    lines += [f"    {name!r}: {int(value)}," for name, value in sorted(settings.items())]
+    lines += ["}", "PIN = None", ""]
+    Path(path).write_text("\n".join(lines))
+
+
+def _config_with(config, settings):
+    """`config` (a new Config if None) with `settings` applied as main.py applies a site's."""
+    from host_tools import compat
+
+    compat.install()
+    from config import Config
+
+    config = config if config is not None else Config()
+    for name, value in settings.items():
+        config.set(name, value)
+    return config
 
 
 def _run_cpython(board, config):
