@@ -43,11 +43,18 @@ import time
 from host_tools import screening
 from host_tools.shim.faults import DEFAULTS, parse_faults
 from host_tools.shim.runner import RUNTIMES, run_simulation
-from host_tools.shim.scenario import IN, Scenario
+from host_tools.shim.scenario import AMBIENT_RANGES, IN, Scenario
+from host_tools.shim.world import make_sensor
 
 DEMO_REALTIME_FACTOR = 10.0
 FEVER_THRESHOLD_CC = 3730  # the firmware's default fever_threshold_cc (firmware/config.py)
 _MATCH_AFTER_EXIT_MS = 3000  # a fever alarm comes while the walker is inside or just after
+
+
+WALKS = {"normal": None, "fast": (2.0, 3.0)}  # speed range (m/s); None: 1.4 +- 0.2
+SENSOR_PARTS = {"baa": "BAA", "dci": "DCI"}
+CROWD_RATE = (40.0, 60.0)  # people a minute in a queue
+SUN_C = (40.0, 48.0)  # a sunlit floor or wall the sensor sees between walkers
 
 
 class SimulateError(Exception):
@@ -89,6 +96,36 @@ def argparse_simulate(parser):
     )
     parser.add_argument(
         "--start-near-wrap", action="store_true", help="start the ticks 10 s before they wrap"
+    )
+    hard = parser.add_argument_group("hard cases (docs/SCREENING.md)")
+    hard.add_argument(
+        "--walk",
+        choices=sorted(WALKS),
+        default="normal",
+        help="walking speed: normal 1.4 +- 0.2 m/s, fast 2.0 .. 3.0 m/s",
+    )
+    hard.add_argument(
+        "--sensor",
+        choices=sorted(SENSOR_PARTS),
+        default="baa",
+        help="the MLX90614 part: baa (0.10 s settle), dci (medical, 0.65 s settle)",
+    )
+    hard.add_argument(
+        "--crowd",
+        action="store_true",
+        help=f"a queue: {CROWD_RATE[0]:g} .. {CROWD_RATE[1]:g} people a minute (the seed draws it)",
+    )
+    hard.add_argument(
+        "--ambient",
+        default="normal",
+        metavar="LIST",
+        help="entrance air: normal (20 .. 25 C), cold (5 .. 12 C), hot (30 .. 36 C), or a comma "
+        "list run one after the other (e.g. cold,normal,hot)",
+    )
+    hard.add_argument(
+        "--sun",
+        action="store_true",
+        help=f"a sunlit background of {SUN_C[0]:g} .. {SUN_C[1]:g} C, warmer than a forehead",
     )
     parser.add_argument(
         "--store", metavar="FILE", help="the laptop's SQLite store: it syncs the gate into it"
@@ -198,9 +235,12 @@ def do_simulate(state, args):
     factor = args.realtime_factor
     if factor is None:
         factor = DEMO_REALTIME_FACTOR if args.demo else 0.0
-    scenario = Scenario.poisson(
-        args.seed, args.minutes, args.rate, min_gap_s=getattr(args, "separated", 0.0)
-    )
+    try:
+        scenario = build_scenario(args)
+    except (ValueError, SimulateError) as exc:
+        state.err.write(f"fevergate simulate: {exc}\n")
+        return 2
+    sensor = make_sensor(args.seed, scenario.ambient_at(0), SENSOR_PARTS[args.sensor])
     start_ticks = (1 << 30) - 10_000 if getattr(args, "start_near_wrap", False) else 0
     pty = None
     monitor_thread = None
@@ -225,6 +265,7 @@ def do_simulate(state, args):
             flash=flash,
             power_cuts=cuts,
             host=host,
+            sensor=sensor,
         )
     except Exception as exc:  # noqa: BLE001  (one clean message, exit code 1)
         stop.set()
@@ -251,6 +292,39 @@ def do_simulate(state, args):
     else:
         state.out.write(format_summary(summary))
     return 0
+
+
+def build_scenario(args):
+    """The scenario of the options: Poisson walkers, with the hard cases asked for."""
+    ambients = [a.strip() for a in (getattr(args, "ambient", None) or "normal").split(",")]
+    unknown = [a for a in ambients if a not in AMBIENT_RANGES]
+    if unknown or not ambients:
+        raise SimulateError(
+            f"--ambient {args.ambient!r}: a comma list of {', '.join(AMBIENT_RANGES)}"
+        )
+    rng = random.Random(f"{args.seed}:hard-cases")
+    rate = args.rate
+    labels = []
+    walk = getattr(args, "walk", "normal")
+    if walk != "normal":
+        labels.append(walk)
+    if getattr(args, "crowd", False):
+        rate = max(rate, round(rng.uniform(*CROWD_RATE), 1))
+        labels.append("crowd")
+    background = None
+    if getattr(args, "sun", False):
+        background = round(rng.uniform(*SUN_C), 1)
+        labels.append("sun")
+    return Scenario.poisson(
+        args.seed,
+        args.minutes,
+        rate,
+        min_gap_s=getattr(args, "separated", 0.0),
+        speed_mps=WALKS[walk],
+        ambients=None if ambients == ["normal"] else ambients,
+        background_c=background,
+        label="+".join(labels),
+    )
 
 
 def _start_monitor(state, path, stop):

@@ -62,6 +62,17 @@ def test_walkers_one_way_never_overtake():
         assert after.exit_ms > before.exit_ms
 
 
+def test_followers_keep_their_room_at_the_far_beam_too():
+    # a faster follower catching up inside the channel: the far beam still sees two shadows
+    scenario = Scenario.poisson(seed=7, minutes=20, rate=50, speed_mps=(2.0, 3.0))
+    people = [p for p in scenario.people if not p.abreast]
+    for before, after in zip(people, people[1:], strict=False):
+        if before.direction == after.direction:
+            room_ms = int(0.35 / after.speed_mps * 1000)
+            assert after.arrival_ms - before.first_clear_ms >= room_ms
+            assert after.second_block_ms - before.exit_ms >= room_ms - 1
+
+
 def test_opposite_walkers_wait_for_an_empty_channel():
     people = hour().people
     for i, p in enumerate(people[1:], 1):

@@ -3,7 +3,8 @@
 `MLX90614Model` answers SMBus word reads and writes at a virtual instant (`now_ms`). The object
 reading follows what the sensor sees (a forehead, or the background at ambient) through a
 first-order response whose settling time comes from the IIR/FIR bits of config 0x25, plus
-Gaussian noise of the part's rms. EEPROM cells behave like the real ones: a write of a nonzero
+Gaussian noise of the part's rms. With nobody there it sees the background: the air at ambient,
+or `background_c` (a sunlit floor or wall warmer than a forehead). EEPROM cells behave like the real ones: a write of a nonzero
 value over a cell that was not erased (0x0000) stores value AND old; a write takes 5 ms and a
 transfer during it is not acknowledged. Faults (NACK, corrupt PEC, error flag, a stuck bus)
 draw on the model's own seeded random.Random, so a seed and a call sequence give the same
@@ -129,7 +130,8 @@ class MLX90614Model:
         self.reads = 0
         self.writes = 0  # EEPROM cell writes (erase or program)
         self.rejected_writes = 0  # bad PEC or locked cell
-        self._target = None  # None: background at ambient
+        self._target = None  # None: the background
+        self.background_c = None  # what the sensor sees with nobody there (None: ambient)
         self._y0 = None  # filtered object value at _t0 (None: at rest on the background)
         self._t0 = 0
 
@@ -147,7 +149,9 @@ class MLX90614Model:
         return settle_ms(self.config)
 
     def _goal(self) -> float:
-        return self.ambient_c if self._target is None else self._target
+        if self._target is not None:
+            return self._target
+        return self.ambient_c if self.background_c is None else self.background_c
 
     def object_c(self, now_ms: int) -> float:
         """The filtered object temperature at now_ms, before noise."""

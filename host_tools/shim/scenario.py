@@ -293,9 +293,11 @@ def _draw_person(rng, index, fever_fraction):
 
 
 def _follow_ms(last, person):
-    """Earliest arrival for `person` behind `last` (same way): keep SPACING_M, never overtake."""
+    """Earliest arrival for `person` behind `last` (same way): keep SPACING_M at both beams
+    (a faster follower catches up inside the channel but still keeps their room when they
+    reach the far beam), never overtake."""
     room_ms = int(SPACING_M / person.speed_mps * 1000)
     behind = last.first_clear_ms + room_ms
-    channel_ms = int(round((BEAM_GAP_M + TORSO_M) / person.speed_mps * 1000))
-    no_overtake = last.exit_ms + room_ms - channel_ms
-    return max(behind, no_overtake)
+    gap_ms = int(round(BEAM_GAP_M / person.speed_mps * 1000))
+    at_far_beam = last.exit_ms + room_ms - gap_ms
+    return max(behind, at_far_beam)

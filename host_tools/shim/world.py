@@ -39,10 +39,10 @@ def part_rng(seed, part):
     return random.Random(f"fevergate/{seed}/{part}")
 
 
-def make_sensor(seed, ambient_c):
+def make_sensor(seed, ambient_c, part="BAA"):
     from host_tools.shim.mlx90614_model import MLX90614Model
 
-    return MLX90614Model(seed=seed, part="BAA", address=MLX_ADDRESS, ambient_c=ambient_c)
+    return MLX90614Model(seed=seed, part=part, address=MLX_ADDRESS, ambient_c=ambient_c)
 
 
 class World:
@@ -54,6 +54,8 @@ class World:
         self.end_ms = scenario.duration_ms
         ambient = scenario.ambient_at(0)
         self.sensor = sensor if sensor is not None else make_sensor(seed, ambient)
+        if getattr(scenario, "background_c", None) is not None:
+            self.sensor.background_c = scenario.background_c
         self._configure_sensor()
         self.i2c = SimI2C(self.clock, {MLX_ADDRESS: self.sensor})
         self.beam_a = SimPin("beam_a", BEAM_CLEAR)
