@@ -6,8 +6,11 @@ control tick reads them without a lookup or an allocation. `Config.set` checks t
 the cross-setting rules first and changes nothing when it raises ValueError.
 
 Temperatures are hundredths of a degree C (`_cc`), times milliseconds (`_ms`). The skin
-reading of the MLX90614 is below core temperature: body_cc = skin_cc + skin_offset_cc. The
-plausibility floor applies to the skin reading, the fever threshold to the body value.
+reading of the MLX90614 is below core temperature: body_cc = skin_cc + skin_offset_cc, plus,
+with ambient_comp on, ambient_gain_permille x (ambient_ref_cc - Ta) / 1000 from the sensor's
+own ambient reading (a forehead reads low in a cold entrance, high in the heat; measure.py has
+the model). The plausibility floor applies to the skin reading, the fever threshold to the body
+value.
 """
 
 from micropython import const
@@ -37,6 +40,10 @@ SETTINGS = (
     (17, "tick_ms", 1, 100, 10, "ms"),
     (18, "vacate_ms", 1000, 600000, 5000, "ms"),
     (19, "fever_alarm_ms", 500, 30000, 3000, "ms"),
+    # ambient compensation (measure.py): body += gain x (ambient_ref - Ta) when ambient_comp
+    (30, "ambient_comp", 0, 1, 1, "bool"),
+    (31, "ambient_gain_permille", 0, 300, 100, "permille"),
+    (32, "ambient_ref_cc", 1000, 3500, 2200, "cC"),
 )
 
 _KEY = const(0)

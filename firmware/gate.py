@@ -8,6 +8,8 @@ off (a sensor failure allocates its exception; a TIME_SYNC its big unix time; ne
 steady state): the tests run it under micropython.heap_lock() on the unix port and on an
 emulated Pico. `run()` is the forever loop with a fixed period and a watchdog; each tick gets
 the board's real ticks_ms, the time its beam edges are stamped in, however late the loop runs.
+Between samples, every AMBIENT_MS, the tick reads the sensor's ambient (Ta) for the
+measurement's ambient correction (measure.py).
 
 With a `storage.Storage` (main.py opens it before the Gate), the boot count and settings come
 from flash and every record is also appended to the flash journal's RAM buffer. The flash
@@ -44,6 +46,8 @@ _SETTLE_UNKNOWN_MS = const(650)  # the slowest factory setting (medical DCI) if 
 _FAILS_BEFORE_RECOVERY = const(3)
 _RECOVERY_BACKOFF_MAX_MS = const(8000)
 WATCHDOG_MS = const(5000)
+AMBIENT_MS = const(10000)  # the sensor's ambient (Ta) is read this often, between samples
+_AMBIENT_FAILS_FORGET = const(6)  # Ta reads failed in a row before the correction stops
 FLUSH_RECORDS = const(16)
 FLUSH_MS = const(5000)
 COMMIT_MS = const(10000)
@@ -139,6 +143,10 @@ class Gate:
         self._counted = [0, 0, 0, 0]  # control's in, out, fevers, remeasures at the last commit
         self.journal_lost = 0
         self.commit_errors = 0
+        self.ambient_errors = 0
+        self._ambient_fails = 0
+        self._ambient_due = now
+        self._read_ambient(now)  # Ta for the ambient correction from the first walker on
 
     def _read_settle_ms(self):
         try:
@@ -185,6 +193,24 @@ class Gate:
             self._fails = 0
             self._backoff_ms = 0
         control.sample(now, temp_cc)
+
+    def _read_ambient(self, now):
+        """The sensor's ambient reading (Ta) for the ambient correction (measure.py), every
+        AMBIENT_MS between samples; a failed read keeps the last Ta for a while."""
+        self._ambient_due = ticks_add(now, AMBIENT_MS)
+        if self._fails:
+            return  # the bus is failing: the sample path recovers it
+        measure = self.control.measure
+        try:
+            ta_cc = self.sensor.ambient_temp_cc()
+        except SensorError:
+            self.ambient_errors += 1
+            self._ambient_fails += 1
+            if self._ambient_fails >= _AMBIENT_FAILS_FORGET:
+                measure.forget_ambient()
+            return
+        self._ambient_fails = 0
+        measure.set_ambient(ta_cc)
 
     def _sensor_failed(self, now, code):
         self._fails += 1
@@ -234,6 +260,8 @@ class Gate:
         control.tick(now, event, beam.occupied, beam.direction, self._tank_ok(), beam.event_ms)
         if control.want_sample:
             self._sample(now)
+        elif ticks_diff(now, self._ambient_due) >= 0:
+            self._read_ambient(now)
         self.commands.tick(now, self.uptime_s)  # may add pump prime / buzzer test to outputs
         self._apply_outputs()
         if ticks_diff(now, self._next_status) >= 0:

@@ -19,13 +19,29 @@ Decision, in this order:
   a cold face straight from outside): VERDICT_REMEASURE_LOW;
 - otherwise VERDICT_FEVER if at least fever_votes samples vote for a fever; else, if every
   sample is at or over the line (too few of them to confirm a fever), VERDICT_REMEASURE_FAST;
-  else VERDICT_NORMAL.
+  else VERDICT_NORMAL. A sample's body value is skin + skin_offset_cc + the ambient correction.
 
 The temperature a decision carries agrees with its verdict: a FEVER's skin_cc is the median
 of the samples whose body value is at or over fever_threshold_cc (so body_cc is never under
 the line; the samples that voted only through the hysteresis band do not pull it down), a
 NORMAL's the median of the samples under the line (so never at or over it); for the other
-verdicts it is the median of every good sample. body_cc = skin_cc + skin_offset_cc.
+verdicts it is the median of every good sample. body_cc = skin_cc + skin_offset_cc +
+correction_cc.
+
+Ambient compensation (config.ambient_comp, on by default). The skin-to-core difference grows as
+the air gets colder: heat-balance models of forehead and arterial thermometers have the form
+core = skin + k x (skin - ambient) + c, k about 0.09 .. 0.13. Calibrated at a reference ambient
+(where skin_offset_cc holds), a change of ambient moves the skin by k / (1 + k) per degree, so
+
+    body = skin + skin_offset_cc + ambient_gain_permille x (ambient_ref_cc - Ta) / 1000
+
+with the gain k / (1 + k) in thousandths (100: k = 0.11), ambient_ref_cc the ambient of the
+site's calibration (2200: 22 C) and Ta the MLX90614's own ambient reading (RAM 0x06, its die,
+which follows the entrance's air), clamped to _TA_MIN_CC .. _TA_MAX_CC (the model was checked
+from 5 to 36 C). The Gate reads Ta every few seconds when no sample is due and hands it over
+with `set_ambient`; until a Ta has been read, or after `forget_ambient` (Ta reads failing), the
+correction is 0 (the gate then reads as at the reference ambient). Integers only: at most
+300 x 4500 = 1.35e6 before the division.
 
 Votes, with hysteresis (a Schmitt trigger over the samples in time order): a sample whose body
 value (skin + offset) reaches fever_threshold_cc votes and starts a run; while a run lasts, a
@@ -58,6 +74,8 @@ _LOW = protocol.VERDICT_REMEASURE_LOW
 _UNSTABLE = protocol.VERDICT_REMEASURE_UNSTABLE
 _FAST = protocol.VERDICT_REMEASURE_FAST
 _SENSOR = protocol.VERDICT_REMEASURE_SENSOR
+_TA_MIN_CC = const(0)  # Ta clamp of the ambient correction (the host's scorer uses the same)
+_TA_MAX_CC = const(4500)
 
 
 class Measurement:
@@ -72,7 +90,34 @@ class Measurement:
         self._due = 0
         self.verdict = protocol.VERDICT_NO_READING
         self.skin_cc = 0  # median skin reading of the last decision (0 if no sample)
-        self.body_cc = 0  # skin_cc + skin_offset_cc (0 if no sample)
+        self.body_cc = 0  # skin_cc + skin_offset_cc + correction_cc (0 if no sample)
+        self.ambient_cc = 0  # the sensor's last ambient reading (Ta)
+        self.ambient_known = False
+        self.correction_cc = 0  # the ambient correction of the last decision
+
+    def set_ambient(self, ta_cc):
+        """The sensor's ambient reading (hundredths of a degree C)."""
+        self.ambient_cc = ta_cc
+        self.ambient_known = True
+
+    def forget_ambient(self):
+        """Ta is no longer known (its reads fail): no correction until the next one."""
+        self.ambient_known = False
+
+    def ambient_correction_cc(self):
+        """What the ambient adds to a skin reading now (0 when off or Ta unknown)."""
+        cfg = self._config
+        if not cfg.ambient_comp or not self.ambient_known:
+            return 0
+        ta = self.ambient_cc
+        if ta < _TA_MIN_CC:
+            ta = _TA_MIN_CC
+        elif ta > _TA_MAX_CC:
+            ta = _TA_MAX_CC
+        delta = cfg.ambient_gain_permille * (cfg.ambient_ref_cc - ta)
+        if delta < 0:
+            return -((500 - delta) // 1000)  # rounded half away from zero, both signs alike
+        return (delta + 500) // 1000
 
     def start(self, now, settle_ms):
         """A person is present: settle, then sample."""
@@ -127,7 +172,9 @@ class Measurement:
         run = False
         threshold = cfg.fever_threshold_cc
         rearm = threshold - cfg.hysteresis_cc
-        offset = cfg.skin_offset_cc
+        correction = self.ambient_correction_cc()
+        self.correction_cc = correction
+        offset = cfg.skin_offset_cc + correction
         for i in range(n):
             skin = samples[i]
             if i == 0 or skin < lo:

@@ -55,6 +55,7 @@ WALKS = {"normal": None, "fast": (2.0, 3.0)}  # speed range (m/s); None: 1.4 +- 
 SENSOR_PARTS = {"baa": "BAA", "dci": "DCI"}
 CROWD_RATE = (40.0, 60.0)  # people a minute in a queue
 SUN_C = (40.0, 48.0)  # a sunlit floor or wall the sensor sees between walkers
+COMPENSATION = {"on": None, "off": {"ambient_comp": 0}, "both": None}  # site settings
 
 
 class SimulateError(Exception):
@@ -121,6 +122,20 @@ def argparse_simulate(parser):
         metavar="LIST",
         help="entrance air: normal (20 .. 25 C), cold (5 .. 12 C), hot (30 .. 36 C), or a comma "
         "list run one after the other (e.g. cold,normal,hot)",
+    )
+    hard.add_argument(
+        "--compensation",
+        choices=("on", "off", "both"),
+        default="on",
+        help="the gate's ambient compensation (on: the firmware default); both runs the same "
+        "walkers twice and adds screening_without_compensation to the summary",
+    )
+    hard.add_argument(
+        "--fever-fraction",
+        type=float,
+        default=0.04,
+        metavar="F",
+        help="the fraction of walkers drawn with a fever (0.04); scores need more (e.g. 0.25)",
     )
     hard.add_argument(
         "--sun",
@@ -266,7 +281,11 @@ def do_simulate(state, args):
             power_cuts=cuts,
             host=host,
             sensor=sensor,
+            settings=COMPENSATION[args.compensation],
         )
+        uncompensated = None
+        if args.compensation == "both":
+            uncompensated = _run_uncompensated(args, scenario, faults, start_ticks, cuts)
     except Exception as exc:  # noqa: BLE001  (one clean message, exit code 1)
         stop.set()
         state.err.write(f"fevergate simulate: the simulation failed: {exc}\n")
@@ -284,6 +303,8 @@ def do_simulate(state, args):
         with open(args.capture, "wb") as f:
             f.write(result.uart_bytes)
     summary = summarize(result)
+    if uncompensated is not None:
+        summary["screening_without_compensation"] = summarize(uncompensated)["screening"]
     if host is not None:
         summary.update(store_summary(host, store, args.store))
         store.close()
@@ -294,6 +315,25 @@ def do_simulate(state, args):
     return 0
 
 
+def _run_uncompensated(args, scenario, faults, start_ticks, cuts):
+    """The same walkers again, the gate's ambient compensation off (--compensation both)."""
+    scratch = tempfile.mkdtemp(prefix="fevergate-flash-")
+    try:
+        return run_simulation(
+            scenario,
+            runtime=args.runtime,
+            seed=args.seed,
+            faults=faults,
+            start_ticks=start_ticks,
+            flash=scratch,
+            power_cuts=cuts,
+            sensor=make_sensor(args.seed, scenario.ambient_at(0), SENSOR_PARTS[args.sensor]),
+            settings=COMPENSATION["off"],
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def build_scenario(args):
     """The scenario of the options: Poisson walkers, with the hard cases asked for."""
     ambients = [a.strip() for a in (getattr(args, "ambient", None) or "normal").split(",")]
@@ -302,6 +342,9 @@ def build_scenario(args):
         raise SimulateError(
             f"--ambient {args.ambient!r}: a comma list of {', '.join(AMBIENT_RANGES)}"
         )
+    fevers = getattr(args, "fever_fraction", 0.04)
+    if not 0.0 <= fevers <= 1.0:
+        raise SimulateError("--fever-fraction is a fraction, 0 .. 1")
     rng = random.Random(f"{args.seed}:hard-cases")
     rate = args.rate
     labels = []
@@ -324,6 +367,7 @@ def build_scenario(args):
         ambients=None if ambients == ["normal"] else ambients,
         background_c=background,
         label="+".join(labels),
+        fever_fraction=fevers,
     )
 
 
@@ -547,6 +591,11 @@ def format_summary(s):
         f"fevers   {s['fevers_true']} walked in, {s['fevers_alarmed']} alarmed, "
         f"{s['false_alarms']} false alarms, {s['remeasures']} re-measures",
         *format_screening(s["screening"]),
+        *(
+            format_screening(s["screening_without_compensation"])[1:]
+            if "screening_without_compensation" in s
+            else []
+        ),
         f"pump     {s['pump_on_s']:.1f} s on (longest run {s['pump_longest_run_s']:.1f} s)",
         f"records  {s['records_sent']} sent, {s['records_received']} received, "
         f"{s['records_lost']} lost",

@@ -7,6 +7,7 @@ the sensor can see above the threshold plus a 0.3 C margin alarmed. Same seed, s
 
 import functools
 
+from host_tools import screening
 from host_tools.shim.board import SimBoard
 from host_tools.shim.clock import TICKS_PERIOD
 from host_tools.shim.faults import parse_faults
@@ -16,7 +17,6 @@ from host_tools.simulate import decode, summarize
 from host_tools.wire import protocol
 
 THRESHOLD_C = 37.30  # firmware/config.py fever_threshold_cc default
-SKIN_OFFSET_C = 0.50  # firmware/config.py skin_offset_cc default
 MARGIN_C = 0.30
 
 
@@ -33,8 +33,9 @@ def passages(records):
 
 
 def seen_body_c(person):
-    """What the firmware can know: the forehead plus its default skin offset."""
-    return person.forehead_c + SKIN_OFFSET_C
+    """What the firmware can know: the forehead read as configured by default (skin offset,
+    ambient correction; host_tools/screening.py's instrument truth)."""
+    return screening.instrument_body_c(person, screening.effective_settings())
 
 
 def passage_of(person, records, window_ms=3000):

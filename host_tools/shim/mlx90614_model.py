@@ -128,6 +128,7 @@ class MLX90614Model:
         self.unlocked = False
         self.busy_until = None  # ms: an EEPROM write in progress
         self.reads = 0
+        self.object_reads = 0  # reads of Tobj1 (0x07) alone: the gate also reads Ta every 10 s
         self.writes = 0  # EEPROM cell writes (erase or program)
         self.rejected_writes = 0  # bad PEC or locked cell
         self._target = None  # None: the background
@@ -217,6 +218,8 @@ class MLX90614Model:
         self._check_bus(now_ms)
         word = self._word(now_ms, command)
         self.reads += 1
+        if command == TOBJ1_RAM:
+            self.object_reads += 1
         if (
             command in (TA_RAM, TOBJ1_RAM, TOBJ2_RAM)
             and self.error_flag_rate

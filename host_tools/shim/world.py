@@ -101,7 +101,9 @@ class World:
                         events.append((t + k, kind, level if k % 2 == 0 else 1 - level))
         for t, forehead in self.scenario.target_changes():
             events.append((t, TARGET, forehead))
-        for t in range(0, end + 1, _AMBIENT_STEP_MS):
+        steps = set(range(0, end + 1, _AMBIENT_STEP_MS))
+        steps.update(start for start, _, _ in getattr(self.scenario, "segments", ()))
+        for t in sorted(steps):
             events.append((t, AMBIENT, round(self.scenario.ambient_at(t), 3)))
         if "tank-empty" in faults:
             start = int(end * 0.5)

@@ -18,6 +18,7 @@ class FakeI2C:
         self.config = 0x9FB4
         self.reads = 0
         self.failed_reads = 0  # reads that were tried and failed (NACK)
+        self.ambient_reads = 0
         self.nack = False
         self._frame = bytearray(5)
 
@@ -25,6 +26,7 @@ class FakeI2C:
         if command == 0x07:
             return self.object_raw
         if command == 0x06:
+            self.ambient_reads += 1
             return self.ambient_raw
         if command == 0x25:
             return self.config

@@ -21,6 +21,9 @@ DEFAULTS = {
     "buzzer_enabled": 1,
     "status_interval_ms": 60000,
     "tick_ms": 10,
+    "ambient_comp": 1,  # on by default
+    "ambient_gain_permille": 100,  # k / (1 + k) with k = 0.11
+    "ambient_ref_cc": 2200,
 }
 
 

@@ -199,3 +199,62 @@ def test_uptime_centiseconds_wrap_at_2_30_and_stay_small_ints():
     advance(board, gate, 1000)
     assert gate.uptime_cs == 50
     assert gate.writer.t_cs == 50
+
+
+def test_the_gate_reads_the_sensors_ambient_at_boot_and_every_few_seconds():
+    from gate import AMBIENT_MS
+
+    board, gate = new_gate()
+    assert board.i2c.ambient_reads == 1
+    assert abs(gate.control.measure.ambient_cc - 2200) <= 2  # 0.02 K a bit
+    board.i2c.ambient_raw = raw_from_cc(800)
+    advance(board, gate, AMBIENT_MS + TICK)
+    assert board.i2c.ambient_reads == 2
+    assert abs(gate.control.measure.ambient_cc - 800) <= 2
+
+
+def test_a_cold_entrance_fever_is_alarmed_with_the_ambient_correction():
+    from gate import AMBIENT_MS
+
+    board, gate = new_gate()
+    board.i2c.ambient_raw = raw_from_cc(600)  # 6 C: a 37.7 C core shows a 35.6 C forehead
+    advance(board, gate, AMBIENT_MS + TICK)
+    walk_in(board, gate, skin_cc=3560)
+    advance(board, gate, 500)
+    assert gate.control.fevers == 1
+    gate.config.set("ambient_comp", 0)  # without the correction the same forehead passes
+    walk_in(board, gate, skin_cc=3560)
+    advance(board, gate, 500)
+    assert gate.control.fevers == 1 and gate.control.people_in == 2
+
+
+def test_ambient_reads_keep_the_last_value_then_stop_the_correction_when_they_fail():
+    from gate import AMBIENT_MS
+
+    board, gate = new_gate()
+    board.i2c.ambient_raw = 0x8000  # the error flag: the read fails
+    advance(board, gate, AMBIENT_MS * 2 + TICK)
+    assert gate.ambient_errors == 2 and gate.control.measure.ambient_known
+    advance(board, gate, AMBIENT_MS * 4)
+    assert not gate.control.measure.ambient_known  # six failures in a row: no correction
+    board.i2c.ambient_raw = raw_from_cc(2500)
+    advance(board, gate, AMBIENT_MS)
+    assert gate.control.measure.ambient_known
+    assert abs(gate.control.measure.ambient_cc - 2500) <= 2
+
+
+def test_idle_ticks_with_ambient_reads_allocate_nothing():
+    from gate import AMBIENT_MS
+
+    board, gate = new_gate()
+    board.uart.data = bytearray(0)
+    advance(board, gate, 1000)
+    before = board.i2c.ambient_reads
+    micropython.heap_lock()
+    try:
+        for _ in range(3 * AMBIENT_MS // TICK):
+            board.now = (board.now + TICK) % WRAP
+            gate.step(board.now)
+    finally:
+        micropython.heap_unlock()
+    assert board.i2c.ambient_reads - before == 3

@@ -306,3 +306,88 @@ def test_verdict_and_temperature_agree_over_many_random_windows():
                     assert m.body_cc < 3730, (skins, votes, hysteresis, m.body_cc)
                     checked += 1
     assert checked > 1000
+
+
+# -- ambient compensation --
+
+
+def decided(m, skins, ta_cc=None):
+    if ta_cc is not None:
+        m.set_ambient(ta_cc)
+    feed(m, skins)
+    return m.decide()
+
+
+def test_no_ambient_correction_at_the_reference_ambient():
+    m = new()
+    assert m._config.ambient_comp == 1  # on by default
+    decided(m, [3610] * 3, ta_cc=2200)
+    assert m.correction_cc == 0
+    assert m.body_cc == 3610 + 50
+
+
+def test_a_cold_entrance_adds_the_gain_times_the_ambient_below_the_reference():
+    m = new()  # gain 100 permille: 22 C - 8 C = 14 C -> +1.40 C
+    decided(m, [3470] * 3, ta_cc=800)
+    assert m.correction_cc == 140
+    assert m.body_cc == 3470 + 50 + 140
+
+
+def test_a_hot_entrance_takes_off_the_gain_times_the_ambient_above_the_reference():
+    m = new()
+    assert decided(m, [3720] * 3, ta_cc=3300) == protocol.VERDICT_NORMAL  # 37.2 + 0.5 - 1.1
+    assert m.correction_cc == -110
+    assert m.body_cc == 3720 + 50 - 110
+
+
+def test_the_correction_turns_a_cold_forehead_into_the_fever_it_hides():
+    skins = [3560] * 3  # 35.6 C at 6 C ambient: 36.1 C uncorrected, 37.7 C corrected
+    assert verdict_of(skins, ambient_comp=0) == protocol.VERDICT_NORMAL
+    m = new()
+    assert decided(m, skins, ta_cc=600) == protocol.VERDICT_FEVER
+
+
+def test_the_correction_is_off_when_switched_off_or_before_any_ambient_reading():
+    off = new(ambient_comp=0)
+    decided(off, [3470] * 3, ta_cc=800)
+    assert off.correction_cc == 0
+    unknown = new()
+    decided(unknown, [3470] * 3)
+    assert unknown.correction_cc == 0
+    forgotten = new()
+    forgotten.set_ambient(800)
+    forgotten.forget_ambient()
+    decided(forgotten, [3470] * 3)
+    assert forgotten.correction_cc == 0
+
+
+def test_the_gain_and_reference_are_the_sites_settings():
+    m = new(ambient_gain_permille=120, ambient_ref_cc=2000)
+    decided(m, [3500] * 3, ta_cc=1000)
+    assert m.correction_cc == 120  # 0.12 x (20 C - 10 C)
+
+
+def test_the_ambient_is_clamped_to_the_range_the_model_was_checked_in():
+    m = new()
+    m.set_ambient(-3000)
+    assert m.ambient_correction_cc() == 220  # as at 0 C
+    m.set_ambient(9000)
+    assert m.ambient_correction_cc() == -230  # as at 45 C
+
+
+def test_the_correction_rounds_alike_on_both_sides_of_the_reference():
+    m = new()
+    m.set_ambient(2200 - 15)  # +1.5 cC
+    assert m.ambient_correction_cc() == 2
+    m.set_ambient(2200 + 15)
+    assert m.ambient_correction_cc() == -2
+
+
+def test_the_correction_intermediates_stay_small_ints_at_the_extreme_settings():
+    m = new(ambient_gain_permille=300, ambient_ref_cc=3500)
+    m.set_ambient(-4000)  # the sensor's lowest ambient
+    assert 300 * 3500 < 2**30  # gain x (ref - clamped Ta) before the division
+    assert m.ambient_correction_cc() == 1050
+    m = new(ambient_gain_permille=300, ambient_ref_cc=1000)
+    m.set_ambient(12500)
+    assert m.ambient_correction_cc() == -1050

@@ -170,6 +170,18 @@ def test_settings_are_persisted_and_applied():
     assert d.fever_threshold_cc == 3800
 
 
+def test_the_ambient_compensation_settings_are_persisted_and_applied():
+    p = new_persist()
+    c = Config()
+    c.set("ambient_comp", 0)
+    c.set("ambient_gain_permille", 120)
+    c.set("ambient_ref_cc", 2000)
+    p.save_config(c)
+    d = Config()
+    assert reopen(p).load_config(d) == persist.SOURCE_FILE
+    assert (d.ambient_comp, d.ambient_gain_permille, d.ambient_ref_cc) == (0, 120, 2000)
+
+
 def test_settings_without_a_file_stay_at_defaults():
     d = Config()
     assert new_persist().load_config(d) == persist.SOURCE_DEFAULTS
