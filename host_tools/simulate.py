@@ -16,7 +16,8 @@ remeasures                        passages with a REMEASURE_* verdict
 screening                         every walker matched to their passage and scored against two
                                   truths, `instrument` (what the sensor saw, as the gate is
                                   configured to read it) and `body` (the core temperature), with
-                                  the same per condition (host_tools/screening.py, docs/SCREENING.md)
+                                  the same per condition (host_tools/screening.py and
+                                  docs/SCREENING.md)
 records_sent / _received / _lost  frames the firmware sent / decoded intact / not received
 
 The board always has a flash filesystem (a temporary one unless --flash DIR keeps it between
@@ -114,7 +115,7 @@ def argparse_simulate(parser):
     hard.add_argument(
         "--crowd",
         action="store_true",
-        help=f"a queue: {CROWD_RATE[0]:g} .. {CROWD_RATE[1]:g} people a minute (the seed draws it)",
+        help=f"a queue: {CROWD_RATE[0]:g} .. {CROWD_RATE[1]:g} people a minute (drawn by seed)",
     )
     hard.add_argument(
         "--ambient",

@@ -1,5 +1,5 @@
-"""The screening scorer against hand-built walkers and passages whose verdicts are known in advance,
-then end to end: scripted walkers through the firmware, scored in the summary as expected."""
+"""The screening scorer against hand-built walkers and passages whose verdicts are known in
+advance, then end to end: scripted walkers through the firmware, scored in the summary."""
 
 import pytest
 
@@ -80,7 +80,9 @@ def test_a_remeasure_is_neither_right_nor_wrong_and_counts_in_the_remeasure_rate
 def test_sensitivity_and_specificity_count_decided_verdicts():
     people = [walker(i, c) for i, c in enumerate((38.5, 38.0, 39.0, 36.5, 36.6, 36.7, 36.4))]
     verdicts = ("fever", "fever", "normal", "normal", "normal", "normal", "fever")
-    result = score(people, [passage_for(p, v) for p, v in zip(people, verdicts)], SETTINGS)
+    result = score(
+        people, [passage_for(p, v) for p, v in zip(people, verdicts, strict=True)], SETTINGS
+    )
     assert counts(result, "body") == {"tp": 2, "fn": 1, "tn": 3, "fp": 1, "wrong_outside_band": 2}
     assert result["body"]["sensitivity"] == pytest.approx(2 / 3, abs=1e-4)
     assert result["body"]["specificity"] == 0.75
@@ -160,7 +162,9 @@ KNOWN = [
 
 
 def scripted_known(runtime):
-    walkers = [(2000 + 4000 * i, core, IN, 1.4, offset) for i, ((core, offset), _) in enumerate(KNOWN)]
+    walkers = [
+        (2000 + 4000 * i, core, IN, 1.4, offset) for i, ((core, offset), _) in enumerate(KNOWN)
+    ]
     scenario = Scenario.scripted(walkers, 4000 * len(KNOWN) + 4000, ambient_c=22.0)
     result = run_simulation(scenario, runtime=runtime, seed=3)
     return summarize(result)["screening"]

@@ -27,7 +27,7 @@ class State:
         self.err = io.StringIO()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def run(*flags, seed=31):
     parser = argparse_simulate(argparse.ArgumentParser(prog="fevergate simulate"))
     args = parser.parse_args(["--minutes", MINUTES, "--seed", str(seed), "--json", *flags])

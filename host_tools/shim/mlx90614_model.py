@@ -4,11 +4,11 @@
 reading follows what the sensor sees (a forehead, or the background at ambient) through a
 first-order response whose settling time comes from the IIR/FIR bits of config 0x25, plus
 Gaussian noise of the part's rms. With nobody there it sees the background: the air at ambient,
-or `background_c` (a sunlit floor or wall warmer than a forehead). EEPROM cells behave like the real ones: a write of a nonzero
-value over a cell that was not erased (0x0000) stores value AND old; a write takes 5 ms and a
-transfer during it is not acknowledged. Faults (NACK, corrupt PEC, error flag, a stuck bus)
-draw on the model's own seeded random.Random, so a seed and a call sequence give the same
-bytes every time.
+or `background_c` (a sunlit floor or wall warmer than a forehead). EEPROM cells behave like
+the real ones: a write of a nonzero value over a cell that was not erased (0x0000) stores
+value AND old; a write takes 5 ms and a transfer during it is not acknowledged. Faults (NACK,
+corrupt PEC, error flag, a stuck bus) draw on the model's own seeded random.Random, so a seed
+and a call sequence give the same bytes every time.
 
 `SMBusAdapter` puts a model behind the MicroPython I2C API (the firmware driver under CPython);
 `BusioAdapter` puts it behind the CircuitPython busio API (adafruit_mlx90614).
