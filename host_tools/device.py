@@ -4,7 +4,8 @@
 path, `loop://`, `socket://host:port`, a simulator pty; exclusively, with the CLI's exit codes:
 EXIT_NO_PORT when it is missing, EXIT_PORT_BUSY when another program holds it, EXIT_USAGE for
 a malformed URL) or takes an open pyserial-like object (with `read(n)`, `write(data)`, and
-optionally `in_waiting` and `close()`). `request()` sends one
+optionally `in_waiting`, `flush()` and `close()`; wrapped in serialport.GuardedPort, so a port
+that goes away mid-command is EXIT_NO_PORT with one line). `request()` sends one
 COMMAND frame with a fresh 16-bit tag, reads the record stream through StreamDecoder and
 returns a `Reply`: the REPLY whose `arg` is the tag, plus every good record that came before
 it (the STATUS, CONFIG or TIME records a command answers with). CALIBRATE is answered with
@@ -27,7 +28,7 @@ from cobs import cobs
 
 from host_tools.decoder import Record, Status, StreamDecoder
 from host_tools.errors import EXIT_NO_PORT, EXIT_PORT_BUSY, EXIT_USAGE, FevergateError
-from host_tools.serialport import open_port
+from host_tools.serialport import guard, open_port
 from host_tools.wire import protocol
 
 __all__ = [
@@ -201,8 +202,8 @@ class DeviceLink:
             self.serial = open_port(port_or_serial, baudrate, timeout=0.05)
             self.port = port_or_serial
         else:
-            self.serial = port_or_serial
             self.port = getattr(port_or_serial, "port", None) or repr(port_or_serial)
+            self.serial = guard(port_or_serial, self.port)
         self.pin = pin
         self.timeout = timeout
         self.decoder = StreamDecoder()
@@ -210,9 +211,7 @@ class DeviceLink:
         self.damaged = 0  # damaged frames seen from the device
 
     def close(self) -> None:
-        close = getattr(self.serial, "close", None)
-        if close is not None:
-            close()
+        self.serial.close()
 
     def __enter__(self) -> DeviceLink:
         return self
@@ -225,8 +224,7 @@ class DeviceLink:
         return self._tag
 
     def _read(self) -> bytes:
-        waiting = getattr(self.serial, "in_waiting", 0) or 1
-        return self.serial.read(waiting)
+        return self.serial.read(self.serial.in_waiting or 1)
 
     def request(
         self,
@@ -252,9 +250,7 @@ class DeviceLink:
         for attempt in range(retries + 1):
             tag = self._next_tag()
             self.serial.write(encode_command(command, tag, pin, key, value))
-            flush = getattr(self.serial, "flush", None)
-            if flush is not None:
-                flush()
+            self.serial.flush()
             reply = self._wait(command, tag, timeout, until_final)
             damaged = (
                 reply.status == protocol.REPLY_BAD_FRAME and reply.tag == protocol.REPLY_NO_TAG

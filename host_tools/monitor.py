@@ -35,7 +35,8 @@ from host_tools.decoder import (
     StreamDecoder,
     record_to_dict,
 )
-from host_tools.errors import EXIT_GARBAGE, EXIT_NO_PORT, FevergateError
+from host_tools.errors import EXIT_GARBAGE, FevergateError
+from host_tools.serialport import guard, open_port
 from host_tools.store import BAD_STATUSES, IngestResult, RecordStore, Tracker, open_store
 from host_tools.wire import protocol
 
@@ -374,13 +375,11 @@ def monitor(
     view = _view(mode, out, totals)
     own_port = isinstance(port, str)
     if own_port:
-        from host_tools.serialport import open_port
-
         name = port
         serial_port = open_port(port, baud, timeout=_READ_TIMEOUT_S)
     else:
         name = getattr(port, "port", None) or getattr(port, "name", None) or repr(port)
-        serial_port = port
+        serial_port = guard(port, name)
     store = None
     own_store = False
     try:
@@ -410,11 +409,7 @@ def _loop(port, name, view, totals, store, stop, duration_s, garbage_bytes) -> d
                 break
             if deadline is not None and time.monotonic() >= deadline:
                 break
-            try:
-                waiting = getattr(port, "in_waiting", 0)
-                data = port.read(max(1, waiting))
-            except Exception as exc:  # noqa: BLE001  (pyserial raises SerialException, OSError)
-                raise FevergateError(f"{name}: the port went away ({exc})", EXIT_NO_PORT) from None
+            data = port.read(max(1, port.in_waiting))
             if data:
                 totals.bytes += len(data)
                 received = time.time()

@@ -352,6 +352,15 @@ class RecordStore:
                 expected = (seq + 1) & 0xFFFF
         return missing
 
+    def last_seq(self, device_id: int, boot: int) -> int | None:
+        """The sequence number of the last stored record of one boot (uptime order), or None."""
+        rows = self._read(
+            "SELECT seq FROM records WHERE device_id = ? AND boot = ? "
+            "ORDER BY t_cs DESC, seq DESC LIMIT 1",
+            (device_id, boot),
+        )
+        return rows[0][0] if rows else None
+
     def sync_state(self, device_id: int) -> tuple[int, int] | None:
         """(boot, seq) the next sync of this device resumes after, or None."""
         rows = self._read("SELECT boot, seq FROM sync_state WHERE device_id = ?", (device_id,))

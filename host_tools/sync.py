@@ -14,11 +14,15 @@ time (`fevergate simulate --connect-after`). The steps, each command resent afte
 3. BACKLOG (free) from where the last sync of this device stopped (the store's `sync_state`
    table), else from the gate's acknowledged position. REPLAY records and live ones are stored
    as they come; the final REPLY ends the download.
-4. Gaps: the sequence numbers missing in each boot downloaded. A gap that a further BACKLOG
-   from its first missing record (up to `passes` downloads in all) does not fill is reported:
-   those records never reached the journal (a full transmit ring) or the ring deleted them
-   before anyone downloaded them (FAULT_JOURNAL_LOSS records say how many).
-5. ACK (PIN) of the last record downloaded: the gate's next download starts after it.
+4. Gaps: the sequence numbers missing in each boot downloaded. When the gate replays past
+   missing numbers cleanly (no damaged frame in between), those records are not in its journal:
+   they never reached it (a full transmit ring) or the ring deleted them before anyone
+   downloaded them (FAULT_JOURNAL_LOSS records say how many); they are reported as lost. Any
+   other gap is still open: the records are in the journal but were damaged on the wire, and a
+   further BACKLOG from its first missing record (up to `passes` downloads in all) asks again.
+5. ACK (PIN) up to the last record before the first gap still open (all downloaded when there
+   is none): the gate's next download starts after it, so a record that is still on the gate
+   unread is never acknowledged, and the saved sync state never passes it either.
 
 Afterwards the session stays LIVE: live records go on into the store, and when the live stream
 shows a gap (bytes lost on the wire) the session downloads the missing records again from the
@@ -32,8 +36,14 @@ import struct
 from dataclasses import dataclass, field
 
 from host_tools.decoder import Status, StreamDecoder
-from host_tools.device import encode_command
-from host_tools.store import BOOT_UNKNOWN, DEVICE_UNKNOWN, RecordStore, open_store
+from host_tools.device import (
+    EXIT_BAD_FRAME,
+    EXIT_FAILED,
+    EXIT_NO_ANSWER,
+    EXIT_REFUSED,
+    encode_command,
+)
+from host_tools.store import BAD_STATUSES, BOOT_UNKNOWN, DEVICE_UNKNOWN, RecordStore, open_store
 from host_tools.wire import protocol
 
 IDENTIFY = "identify"
@@ -56,11 +66,16 @@ def pack_key(boot: int, seq: int) -> int:
 class SyncResult:
     downloaded: int = 0  # REPLAY records received (duplicates included)
     inserted: int = 0  # rows new in the store (live ones included)
+    inserted_replayed: int = 0  # of those, records downloaded from the journal
+    inserted_live: int = 0  # of those, live records and the gate's answers (config, reply)
     passes: int = 0  # BACKLOG downloads made
     resends: int = 0  # commands sent again after no answer
     journal_dropped: int = 0  # what the gate's journal says it deleted since its boot
     gaps: dict[int, list[tuple[int, int]]] = field(default_factory=dict)  # boot -> missing
+    open_gaps: dict[int, list[tuple[int, int]]] = field(default_factory=dict)  # still on the gate
+    acknowledged: tuple[int, int] | None = None  # (boot, seq) the last ACK covered
     error: str = ""
+    exit_code: int = 0  # with `error`: the CLI's code for it (7 refused, 9 no answer, ...)
 
     @property
     def missing(self) -> int:
@@ -107,6 +122,9 @@ class SyncSession:
         self._bytes_ahead = 0  # journal bytes the current download announced
         self._bytes_got = 0
         self._live_gap_at: float | None = None
+        self._absent: set[tuple[int, int]] = set()  # (boot, seq) the journal replayed past
+        self._replay_prev: tuple[int, int] | None = None  # the last (boot, seq) replayed
+        self._damaged_since_prev = False
 
     @property
     def done(self) -> bool:
@@ -146,15 +164,21 @@ class SyncSession:
         if self.done or now - self._sent_at < self.reply_timeout_s:
             return b""
         if self._resends >= self.max_resends:
-            self._fail(f"no answer from the gate after {self._resends} resends")
+            self._fail(
+                f"no answer from the gate after {self._resends} resends: is the gate powered "
+                "and the port right?",
+                EXIT_NO_ANSWER,
+            )
             return b""
         self._resends += 1
         self.result.resends += 1
         self._sent_at = now
+        self._replay_prev = None  # the answer may come from the command sent before
         return self._frame
 
     def finish(self) -> SyncResult:
-        """Stores what is still buffered and gives wall times; returns the result."""
+        """Stores what is still buffered and gives wall times; returns the result. Also what to
+        call when the session ends early (the cable pulled, Ctrl-C): nothing received is lost."""
         self._store_events()
         self.store.fill_wall_times()
         return self.result
@@ -169,9 +193,10 @@ class SyncSession:
         self._resends = 0
         return self._frame
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, message: str, exit_code: int) -> None:
         self.state = FAILED
         self.result.error = message
+        self.result.exit_code = exit_code
 
     def _on_event(self, event, now: float) -> bytes:
         status = event.status
@@ -181,8 +206,11 @@ class SyncSession:
                 self._sent_at = now  # the download is alive: its final REPLY may take long
                 self._bytes_got += len(event.raw) + 3  # its journal entry: COBS frame - 6 + 9
                 self._downloaded(event.boot, record)
+                self._note_skipped(event.boot, record.seq)
             self._events.append(event)
             return b""
+        if status in BAD_STATUSES:
+            self._damaged_since_prev = True
         if self.state != IDENTIFY:
             self._events.append(event)
         if status is Status.GAP and self.state == LIVE and self._live_gap_at is None:
@@ -210,7 +238,7 @@ class SyncSession:
             self._sent_at = now
             return b""
         if fields["status"] != protocol.REPLY_OK:
-            self._fail(_refusal(fields))
+            self._fail(*_refusal(fields))
             return b""
         return self._next(now)
 
@@ -220,7 +248,7 @@ class SyncSession:
             if self.device_id == DEVICE_UNKNOWN or self.boot == BOOT_UNKNOWN:
                 # an identity record was damaged on the way (or the firmware is too old)
                 if self.result.resends >= self.max_resends:
-                    self._fail("the gate did not say which device and boot it is")
+                    self._fail("the gate did not say which device and boot it is", EXIT_NO_ANSWER)
                     return b""
                 self.result.resends += 1
                 return self._send(protocol.CMD_STATUS, 0, 0, now)
@@ -242,19 +270,79 @@ class SyncSession:
                 for boot in sorted(self._boots)
                 if (gaps := self.store.gaps(self.device_id, boot))
             }
+            self.result.open_gaps = {
+                boot: opened
+                for boot, gaps in self.result.gaps.items()
+                if (opened := [g for g in gaps if not self._is_absent(boot, g)])
+            }
             if gap is not None:
                 # a record lost while this round ended (its own closing records, say) is on
                 # flash only after the gate's next flush: try again as a live repair
                 self._live_gap_at = now
-            if self._last_key is None:
+            upto = self._acknowledgeable()
+            if upto is None:
                 self.state = LIVE
                 return b""
             self.state = ACK
-            self.store.set_sync_state(self.device_id, *self._last_key)
-            return self._send(protocol.CMD_ACK, 0, pack_key(*self._last_key), now)
+            self.result.acknowledged = upto
+            self.store.set_sync_state(self.device_id, *upto)
+            self._saved = self._contiguous = upto
+            return self._send(protocol.CMD_ACK, 0, pack_key(*upto), now)
         if self.state == ACK:
             self.state = LIVE
         return b""
+
+    def _note_skipped(self, boot: int, seq: int) -> None:
+        """A replayed record: numbers it skips since the previous one, with no damaged frame
+        in between, are not in the gate's journal."""
+        prev = self._replay_prev
+        if prev is not None and not self._damaged_since_prev:
+            if prev[0] == boot:
+                first = (prev[1] + 1) & 0xFFFF
+                skipped = (seq - first) & 0xFFFF
+            else:
+                first, skipped = 0, seq  # a new boot starts at its BOOT record, seq 0
+            if skipped < 0x8000:
+                self._absent.update((boot, (first + i) & 0xFFFF) for i in range(skipped))
+        self._replay_prev = (boot, seq)
+        self._damaged_since_prev = False
+
+    def _is_absent(self, boot: int, gap: tuple[int, int]) -> bool:
+        first, last = gap
+        return all(
+            (boot, (first + i) & 0xFFFF) in self._absent for i in range((last - first) % 65536 + 1)
+        )
+
+    def _acknowledgeable(self) -> tuple[int, int] | None:
+        """The last record downloaded before the first gap still open (None: nothing new)."""
+        if self._last_key is None:
+            return None
+        previous = None
+        for boot in sorted(self._boots):
+            opened = self.result.open_gaps.get(boot)
+            if opened:
+                first = opened[0][0]
+                if first != 0:
+                    return min((boot, (first - 1) & 0xFFFF), self._last_key)
+                return min(previous, self._last_key) if previous is not None else None
+            last = self._last_of(boot)
+            if last is not None:
+                previous = (boot, last)
+        return self._last_key
+
+    def still_on_gate(self) -> list[str]:
+        """Lines naming the records the gate still holds unread (the open gaps)."""
+        lines = []
+        for boot, gaps in self.result.open_gaps.items():
+            spans = ", ".join(f"{a}" if a == b else f"{a}..{b}" for a, b in gaps)
+            lines.append(
+                f"boot {boot}: records {spans} are still on the gate (damaged on the way "
+                f"{self.passes} times): not acknowledged, the next sync asks for them again"
+            )
+        return lines
+
+    def _last_of(self, boot: int) -> int | None:
+        return self.store.last_seq(self.device_id, boot)
 
     def _download(self, now: float) -> bytes:
         self.state = DOWNLOAD
@@ -282,6 +370,9 @@ class SyncSession:
         self.result.passes += 1
         self._round_passes += 1
         value = 0 if start is None else pack_key(*start)
+        # the first record this download replays skips what the journal lacks from `start`
+        self._replay_prev = None if start is None else (start[0], (start[1] - 1) & 0xFFFF)
+        self._damaged_since_prev = False
         return self._send(protocol.CMD_BACKLOG, key, value, now)
 
     def _downloaded(self, boot: int, record) -> None:
@@ -303,28 +394,44 @@ class SyncSession:
             self._broken = True
 
     def _first_gap(self) -> tuple[int, int] | None:
+        """The first gap still open that was not asked for `passes` times yet."""
         for boot in sorted(self._boots):
-            for first, _ in self.store.gaps(self.device_id, boot):
-                if self._tried.get((boot, first), 0) < self.passes:
-                    return boot, first
+            for gap in self.store.gaps(self.device_id, boot):
+                if self._is_absent(boot, gap):
+                    continue
+                if self._tried.get((boot, gap[0]), 0) < self.passes:
+                    return boot, gap[0]
         return None
 
     def _store_events(self) -> None:
         if self._events:
-            self.result.inserted += self.store.ingest(self._events).inserted
+            live = [e for e in self._events if e.status is not Status.REPLAY]
+            replayed = [e for e in self._events if e.status is Status.REPLAY]
             self._events = []
+            n_live = self.store.ingest(live).inserted if live else 0
+            n_replayed = self.store.ingest(replayed).inserted if replayed else 0
+            self.result.inserted_live += n_live
+            self.result.inserted_replayed += n_replayed
+            self.result.inserted += n_live + n_replayed
         run = self._contiguous
         if run is not None and run != self._saved and self.device_id != DEVICE_UNKNOWN:
             self.store.set_sync_state(self.device_id, *run)
             self._saved = run
 
 
-def _refusal(fields: dict) -> str:
+def _refusal(fields: dict) -> tuple[str, int]:
+    """The line for a refused command and the exit code service commands give it."""
     from host_tools.device import COMMAND_NAMES, REASON_TEXT
 
     name = COMMAND_NAMES.get(fields["command"], f"command {fields['command']}")
     reason = REASON_TEXT.get(fields["reason"], f"reason {fields['reason']}")
-    return f"{name} was not done: {reason}"
+    if fields["status"] == protocol.REPLY_REFUSED:
+        code = EXIT_REFUSED
+    elif fields["status"] == protocol.REPLY_BAD_FRAME:
+        code = EXIT_BAD_FRAME
+    else:
+        code = EXIT_FAILED
+    return f"{name} was not done: {reason}", code
 
 
 # -- `fevergate sync PORT` --------------------------------------------------------------------
@@ -335,14 +442,15 @@ def argparse_sync(parser) -> None:
 
     parser.description = textwrap.fill(
         "Download everything the gate kept in its flash journal since the last sync into the "
-        "SQLite store, with progress; fill gaps by asking again; acknowledge what was stored, "
-        "so the next sync starts after it (an interrupted sync resumes where it stopped). "
-        "Also sets the gate's clock from this computer. Exit 1 if gaps remain.",
+        "SQLite store, with progress (on a terminal); fill gaps by asking again; acknowledge "
+        "what was stored, so the next sync starts after it (an interrupted sync resumes where "
+        "it stopped; records still missing are not acknowledged and stay on the gate). Also "
+        "sets the gate's clock from this computer. Exit 1 if gaps remain.",
         79,
     )
     parser.epilog = (
         "examples:\n  fevergate sync /dev/ttyUSB0 --store gate.db --pin 1234\n"
-        "  FEVERGATE_PIN=1234 fevergate sync /dev/ttyACM0 --store gate.db"
+        "  FEVERGATE_PIN=1234 fevergate sync /dev/ttyACM0 --store gate.db -q"
     )
     parser.add_argument("port", metavar="PORT", help="serial port or pyserial URL")
     parser.add_argument("--store", required=True, metavar="FILE", help="SQLite store to fill")
@@ -353,12 +461,16 @@ def argparse_sync(parser) -> None:
     parser.add_argument(
         "--no-time-sync", action="store_true", help="leave the gate's clock as it is"
     )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress line (scripts, cron)"
+    )
 
 
 def do_sync(state, args) -> int:
+    import os
     import time
 
-    from host_tools.errors import EXIT_DATA, EXIT_USAGE, FevergateError
+    from host_tools.errors import EXIT_DATA, EXIT_INTERRUPTED, EXIT_USAGE, FevergateError
     from host_tools.serialport import open_port
     from host_tools.service import parse_pin
 
@@ -368,46 +480,95 @@ def do_sync(state, args) -> int:
             "sync acknowledges what it stored: give --pin or set FEVERGATE_PIN", EXIT_USAGE
         )
     port = open_port(args.port, timeout=0.05)
-    store = open_store(args.store)
+    local = "://" not in args.store  # an SQLite file (not a site's PostgreSQL URL)
+    fresh = local and not os.path.exists(args.store)
+    try:
+        store = open_store(args.store)
+    except FevergateError:
+        port.close()
+        raise
     session = SyncSession(
         store,
         pin,
         unix_time=None if args.no_time_sync else time.time,
         reply_timeout_s=args.timeout,
     )
-    progress = _Progress(state.err)
+    shown = not args.quiet and _is_terminal(state.err)
+    progress = _Progress(state.err if shown else None)
+    stopped: BaseException | None = None
     try:
-        port.write(session.start(time.monotonic()))
-        while not session.done:
-            now = time.monotonic()
-            data = port.read(port.in_waiting or 1)
-            out = session.feed(data, now) + session.poll(now)
-            if out:
-                port.write(out)
-            progress.show(session.progress, now, session.progress_fraction)
-        progress.show(session.progress, time.monotonic(), session.progress_fraction, force=True)
-        result = session.finish()
+        try:
+            port.write(session.start(time.monotonic()))
+            while not session.done:
+                now = time.monotonic()
+                data = port.read(port.in_waiting or 1)
+                out = session.feed(data, now) + session.poll(now)
+                if out:
+                    port.write(out)
+                progress.show(session.progress, now, session.progress_fraction)
+            progress.show(
+                session.progress, time.monotonic(), session.progress_fraction, force=True
+            )
+        except (FevergateError, KeyboardInterrupt) as exc:
+            stopped = exc  # the cable pulled, a full disk, Ctrl-C: keep what came first
+        try:
+            result = session.finish()
+        except FevergateError as exc:
+            result = session.result
+            stopped = stopped or exc
     finally:
         progress.end()
         port.close()
+        failed = stopped is not None or bool(session.result.error)
+        empty = fresh and failed and _only_answers(store)
         store.close()
+        if empty:  # a failed first sync leaves no empty store behind
+            os.remove(args.store)
+    where = "nothing stored" if empty else f"{result.inserted} new records stored in {args.store}"
+    if isinstance(stopped, KeyboardInterrupt):
+        state.err.write(f"fevergate sync: interrupted; {where}; run sync again to resume\n")
+        return EXIT_INTERRUPTED
+    if isinstance(stopped, FevergateError):
+        raise FevergateError(
+            f"{stopped.message}; {where}; run sync again to resume", stopped.exit_code
+        )
     if result.error:
-        raise FevergateError(f"sync failed: {result.error}", EXIT_DATA)
+        raise FevergateError(f"sync failed: {result.error}; {where}", result.exit_code)
+    passes = "1 pass" if result.passes == 1 else f"{result.passes} passes"
     state.print(
-        f"sync: {result.downloaded} records downloaded in {result.passes} pass(es), "
-        f"{result.inserted} new in {args.store}"
+        f"sync: {result.downloaded} records downloaded from the journal in {passes}, "
+        f"{result.inserted_replayed} of them new in {args.store}; "
+        f"{result.inserted_live} live records and gate answers stored too"
     )
+    if result.acknowledged is not None:
+        boot, seq = result.acknowledged
+        state.print(f"acknowledged up to boot {boot} record {seq}")
     if result.journal_dropped:
         state.print(f"the gate's journal deleted {result.journal_dropped} records before a sync")
+    for line in session.still_on_gate():
+        state.print(line)
     for boot, gaps in result.gaps.items():
-        spans = ", ".join(f"{a}" if a == b else f"{a}..{b}" for a, b in gaps)
-        state.print(f"boot {boot}: records {spans} could not be filled (not in the journal)")
+        lost = [g for g in gaps if g not in result.open_gaps.get(boot, [])]
+        if lost:
+            spans = ", ".join(f"{a}" if a == b else f"{a}..{b}" for a, b in lost)
+            state.print(f"boot {boot}: records {spans} are not in the gate's journal (lost)")
     return EXIT_DATA if result.gaps else 0
 
 
+def _only_answers(store: RecordStore) -> bool:
+    """True when the store holds nothing but the gate's answers to this sync's commands."""
+    answers = sum(store.count(t) for t in ("config", "reply", "status", "time"))
+    return store.count() == answers
+
+
+def _is_terminal(stream) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
 class _Progress:
-    """One line on stderr, rewritten at most 4 times a second: a bar of the download's
-    journal bytes, the records and their rate."""
+    """One line on a terminal's stderr, rewritten at most 4 times a second: a bar of the
+    download's journal bytes, the records and their rate. Nothing when `stream` is None."""
 
     def __init__(self, stream) -> None:
         self.stream = stream
@@ -416,6 +577,8 @@ class _Progress:
         self._shown = False
 
     def show(self, count: int, now: float, fraction: float | None = None, force=False) -> None:
+        if self.stream is None:
+            return
         if self._start is None:
             self._start = now
         if now < self._next and not force:

@@ -2,6 +2,7 @@
 MicroPython with its flash journal: the CLI a technician types, end to end."""
 
 import io
+import os
 import threading
 import time
 
@@ -16,8 +17,13 @@ from host_tools.store import Store
 PEOPLE = [(2000 + 3000 * i, 36.6 + 0.1 * (i % 5)) for i in range(6)]
 
 
-def sync_while_the_gate_runs(tmp_path, *argv):
-    out, err = io.StringIO(), io.StringIO()
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def sync_while_the_gate_runs(tmp_path, *argv, err=None):
+    out, err = io.StringIO(), Terminal() if err is None else err
     db = str(tmp_path / "gate.db")
     with PtyPort() as pty:
         done = {}
@@ -54,7 +60,7 @@ def test_sync_stores_every_passage_the_gate_journaled_and_says_so(synced):
         assert store.count("passage") == len(PEOPLE)
 
 
-def test_sync_shows_its_progress_on_stderr(synced):
+def test_sync_shows_its_progress_on_a_terminals_stderr(synced):
     code, _, err, _ = synced
     assert code == 0
     last = err.strip().split("\r")[-1]
@@ -70,7 +76,9 @@ def test_sync_without_a_pin_is_a_usage_error_and_sends_nothing(tmp_path, monkeyp
     assert code == 2
 
 
-def test_sync_with_a_wrong_pin_fails_with_the_gates_reason(tmp_path):
-    code, _, err, _ = sync_while_the_gate_runs(tmp_path, "--pin", "4321")
-    assert code == 1
-    assert "PIN" in err
+def test_sync_with_a_wrong_pin_fails_with_the_gates_reason_as_exit_7(tmp_path):
+    code, _, err, db = sync_while_the_gate_runs(tmp_path, "--pin", "4321", err=io.StringIO())
+    assert code == 7  # as `config --set` with a wrong PIN
+    assert "PIN" in err and err.count("\n") == 1
+    assert err.endswith("; nothing stored\n")
+    assert not os.path.exists(db)  # a failed first sync leaves no empty store behind
