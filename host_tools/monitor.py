@@ -10,7 +10,12 @@ object, feeds the bytes to StreamDecoder and hands every event to one view:
 - "jsonl": one JSON object per event: record_to_dict plus "status" and "wall_time";
 - "quiet": nothing (`fevergate log`).
 
-With `db` every good record also goes to the SQLite store (host_tools/store.py). The wall time
+With `db` every good record also goes to the SQLite store (host_tools/store.py), under the
+gate's identity: on a port it opened itself the monitor asks the gate who it is (STATUS, free,
+as `sync` does; again every IDENTIFY_EVERY_S until answered) and holds the records until the
+answer or a BOOT record says which device and boot they are, so nothing is stored under an
+unknown device and stored again by a later sync; records still unidentified at the end are not
+stored (`unidentified` counts them: they stay in the gate's journal for `sync`). The wall time
 of a record is the boot's TIME record if the device sent one, else the laptop clock at
 reception. If GARBAGE_BYTES arrive without a single good frame the stream is not ours (wrong
 baud rate, another device): FevergateError EXIT_GARBAGE. Returns the totals as a dict.
@@ -37,12 +42,21 @@ from host_tools.decoder import (
 )
 from host_tools.errors import EXIT_GARBAGE, FevergateError
 from host_tools.serialport import guard, open_port
-from host_tools.store import BAD_STATUSES, IngestResult, RecordStore, Tracker, open_store
+from host_tools.store import (
+    BAD_STATUSES,
+    BOOT_UNKNOWN,
+    DEVICE_UNKNOWN,
+    IngestResult,
+    RecordStore,
+    Tracker,
+    open_store,
+)
 from host_tools.wire import protocol
 
 __all__ = ["monitor", "Totals", "describe", "event_to_dict", "GARBAGE_BYTES", "MODES"]
 
 GARBAGE_BYTES = 512
+IDENTIFY_EVERY_S = 2.0  # STATUS asked again this often until the gate says who it is
 MODES = ("rich", "raw", "jsonl", "quiet")
 _READ_TIMEOUT_S = 0.1
 _TOTALS_EVERY_S = 30.0  # how often the plain (non-terminal) log prints the totals line
@@ -383,11 +397,13 @@ def monitor(
     store = None
     own_store = False
     try:
+        keeper = None
         if db is not None:
             own_store = not isinstance(db, RecordStore)
             store = open_store(db) if own_store else db
             store.new_stream()
-        result = _loop(serial_port, name, view, totals, store, stop, duration_s, garbage_bytes)
+            keeper = _Keeper(store, _asker(serial_port) if own_port else None)
+        result = _loop(serial_port, name, view, totals, keeper, stop, duration_s, garbage_bytes)
     finally:
         if store is not None and own_store:
             store.close()
@@ -396,15 +412,72 @@ def monitor(
     return result
 
 
-def _loop(port, name, view, totals, store, stop, duration_s, garbage_bytes) -> dict:
+def _asker(port):
+    """A function that asks the gate who it is (a STATUS command: no PIN)."""
+    from host_tools.device import encode_command
+
+    tag = [0x4C00]
+
+    def ask() -> None:
+        tag[0] = (tag[0] + 1) & 0xFFFF
+        port.write(encode_command(protocol.CMD_STATUS, tag[0]))
+
+    return ask
+
+
+class _Keeper:
+    """Stores records under the gate's identity: holds them until the stream (a BOOT record, or
+    the CONFIG records of a STATUS answer) says which device and boot they are."""
+
+    def __init__(self, store: RecordStore, ask=None) -> None:
+        self.store = store
+        self.ask = ask
+        self.stored = IngestResult()
+        self._pending: list[tuple[list[Event], float]] = []
+        self._known = False
+        self._asked_at: float | None = None
+
+    def poll(self, now: float) -> None:
+        if self._known or self.ask is None:
+            return
+        if self._asked_at is None or now - self._asked_at >= IDENTIFY_EVERY_S:
+            self._asked_at = now
+            self.ask()
+
+    def add(self, events: list[Event], received: float, tracker: Tracker) -> None:
+        if self._known:
+            self.stored.add(self.store.ingest(events, received))
+            return
+        self._pending.append((events, received))
+        if tracker.device_id == DEVICE_UNKNOWN or tracker.boot == BOOT_UNKNOWN:
+            return
+        self._known = True
+        booted = any(
+            e.status is Status.OK and e.record.type == "boot" for batch, _ in self._pending
+            for e in batch
+        )  # fmt: skip
+        if not booted:  # the STATUS answer named the boot these records belong to
+            self.store.tracker.learn(tracker.device_id, tracker.boot)
+        pending, self._pending = self._pending, []
+        for batch, at in pending:
+            self.stored.add(self.store.ingest(batch, at))
+
+    @property
+    def unidentified(self) -> int:
+        """Good records held because the gate never said who it is."""
+        return sum(e.status is Status.OK for batch, _ in self._pending for e in batch)
+
+
+def _loop(port, name, view, totals, keeper, stop, duration_s, garbage_bytes) -> dict:
     decoder = StreamDecoder()
     tracker = Tracker()
-    stored = IngestResult()
     deadline = None if duration_s is None else time.monotonic() + duration_s
     interrupted = False
     view.start(name)
     try:
         while True:
+            if keeper is not None:
+                keeper.poll(time.monotonic())
             if stop is not None and stop.is_set():
                 break
             if deadline is not None and time.monotonic() >= deadline:
@@ -415,9 +488,9 @@ def _loop(port, name, view, totals, store, stop, duration_s, garbage_bytes) -> d
                 received = time.time()
                 events = decoder.feed(data)
                 _handle(events, tracker, totals, view, received)
-                if store is not None and events:
-                    stored.add(store.ingest(events, received))
-                    totals.stored = stored.inserted
+                if keeper is not None and events:
+                    keeper.add(events, received, tracker)
+                    totals.stored = keeper.stored.inserted
                 if totals.good == 0 and totals.bytes >= garbage_bytes:
                     raise FevergateError(
                         f"{name}: no valid frames: wrong baud rate or not a fevergate port? "
@@ -427,10 +500,18 @@ def _loop(port, name, view, totals, store, stop, duration_s, garbage_bytes) -> d
             view.tick()
     except KeyboardInterrupt:
         interrupted = True
+    except FevergateError as exc:  # the port went away, a full disk: the caller says what got in
+        exc.totals = _result(totals, keeper, interrupted)
+        raise
     finally:
         view.stop()
+    return _result(totals, keeper, interrupted)
+
+
+def _result(totals: Totals, keeper, interrupted: bool) -> dict:
     result = totals.as_dict()
     result["interrupted"] = interrupted
+    result["unidentified"] = keeper.unidentified if keeper is not None else 0
     return result
 
 
