@@ -37,9 +37,11 @@ __all__ = [
     "encode_command",
     "FevergateError",
     "COMMAND_NAMES",
+    "command_text",
     "STATUS_NAMES",
     "REASON_NAMES",
     "KEY_NAMES",
+    "SETTINGS",
     "key_id",
     "EXIT_REFUSED",
     "EXIT_FAILED",
@@ -69,11 +71,41 @@ def _names(prefix: str) -> dict[int, str]:
 
 
 COMMAND_NAMES = _names("CMD_")
+# What a person reads for each command (internal names like set_config never reach them)
+_COMMAND_TEXT = {
+    "status": "status",
+    "get_config": "reading the settings",
+    "set_config": "changing the setting",
+    "time_sync": "setting the clock",
+    "calibrate": "calibration",
+    "pump_prime": "pump prime",
+    "buzzer_test": "buzzer test",
+    "self_test": "self-test",
+    "reset_counters": "counter reset",
+    "set_emissivity": "writing the emissivity",
+    "set_filter": "writing the sensor filter",
+    "backlog": "journal download",
+    "ack": "acknowledging the download",
+}
+BUSY_RETRY_S = 5.0  # calibrate and sensor writes refused busy (someone in the gate, a
+# calibration running) are asked again so long
+BUSY_EVERY_S = 0.5
+
+
+def command_text(command: int) -> str:
+    """A command as a person reads it: `setting the clock`, not time_sync."""
+    name = COMMAND_NAMES.get(command)
+    if name is None:
+        return f"command {command}"
+    return _COMMAND_TEXT.get(name, name.replace("_", " "))
+
+
 STATUS_NAMES = {
     k: v for k, v in _names("REPLY_").items() if v not in ("no_tag", "size") and k >= 0
 }
 REASON_NAMES = _names("REASON_")
-KEY_NAMES = {row[0]: row[1] for row in _config.SETTINGS}
+SETTINGS = _config.SETTINGS  # (key, name, minimum, maximum, default, unit) per setting
+KEY_NAMES = {row[0]: row[1] for row in SETTINGS}
 KEY_NAMES.update(
     {
         protocol.KEY_PIN: "pin",
@@ -176,16 +208,14 @@ class Reply:
         """Self if OK; otherwise FevergateError with the reason and the exit code for it."""
         if self.ok:
             return self
-        name = COMMAND_NAMES.get(self.command, f"command {self.command}")
+        name = command_text(self.command)
         if self.status == protocol.REPLY_REFUSED:
             code = EXIT_REFUSED
         elif self.status == protocol.REPLY_BAD_FRAME:
             code = EXIT_BAD_FRAME
         else:
             code = EXIT_FAILED
-        raise FevergateError(
-            f"{name} {self.status_name}: {self.reason_text} ({self.reason_name})", code
-        )
+        raise FevergateError(f"{name} {self.status_name}: {self.reason_text}", code)
 
 
 class DeviceLink:
@@ -209,6 +239,7 @@ class DeviceLink:
         self.decoder = StreamDecoder()
         self._tag = random.randrange(0x10000)
         self.damaged = 0  # damaged frames seen from the device
+        self.busy_retry_s = BUSY_RETRY_S
 
     def close(self) -> None:
         self.serial.close()
@@ -235,18 +266,27 @@ class DeviceLink:
         timeout: float | None = None,
         until_final: bool = False,
         retries: int = 1,
+        busy_wait: bool = False,
     ) -> Reply:
         """Send one command and return its Reply (not checked: see Reply.check)."""
         pin = 0
         if command not in _PIN_FREE:
             if self.pin is None:
                 raise FevergateError(
-                    f"{COMMAND_NAMES.get(command, command)} needs the PIN: "
-                    "give --pin or set FEVERGATE_PIN",
+                    f"{command_text(command)} needs the PIN: give --pin or set FEVERGATE_PIN",
                     EXIT_USAGE,
                 )
             pin = self.pin
         timeout = self.timeout if timeout is None else timeout
+        busy_until = time.monotonic() + (self.busy_retry_s if busy_wait else 0.0)
+        while True:
+            reply = self._request(command, pin, key, value, timeout, until_final, retries)
+            busy = reply.status == protocol.REPLY_REFUSED and reply.reason == protocol.REASON_BUSY
+            if not busy or time.monotonic() + BUSY_EVERY_S > busy_until:
+                return reply
+            time.sleep(BUSY_EVERY_S)  # someone is in the gate: ask again in a moment
+
+    def _request(self, command, pin, key, value, timeout, until_final, retries) -> Reply:
         for attempt in range(retries + 1):
             tag = self._next_tag()
             self.serial.write(encode_command(command, tag, pin, key, value))
@@ -288,7 +328,7 @@ class DeviceLink:
                     continue
                 return reply
             if time.monotonic() >= deadline:
-                name = COMMAND_NAMES.get(command, f"command {command}")
+                name = command_text(command)
                 if seen:
                     detail = f"{seen} bytes came back but no reply with tag {tag}"
                 else:
@@ -316,8 +356,9 @@ class DeviceLink:
     def calibrate(self, reference_cc: int, timeout: float = 30.0) -> Reply:
         # 3 readings at least, one per settle time: up to 15 s with the slowest IIR filter
         return self.request(
-            protocol.CMD_CALIBRATE, 0, reference_cc, timeout=timeout, until_final=True
-        ).check()
+            protocol.CMD_CALIBRATE, 0, reference_cc, timeout=timeout, until_final=True,
+            busy_wait=True,
+        ).check()  # fmt: skip
 
     def pump_prime(self, seconds: int) -> Reply:
         return self.request(protocol.CMD_PUMP_PRIME, 0, seconds).check()
@@ -332,8 +373,8 @@ class DeviceLink:
         return self.request(protocol.CMD_RESET_COUNTERS).check()
 
     def set_emissivity(self, word: int) -> Reply:
-        return self.request(protocol.CMD_SET_EMISSIVITY, 0, word).check()
+        return self.request(protocol.CMD_SET_EMISSIVITY, 0, word, busy_wait=True).check()
 
     def set_filter(self, bits: int) -> Reply:
         """The IIR (bits 2..0) and FIR (bits 10..8) bits of the sensor's config 0x25."""
-        return self.request(protocol.CMD_SET_FILTER, 0, bits).check()
+        return self.request(protocol.CMD_SET_FILTER, 0, bits, busy_wait=True).check()

@@ -24,8 +24,10 @@ import os
 import time
 
 from host_tools.device import (
+    EXIT_REFUSED,
     EXIT_USAGE,
     KEY_NAMES,
+    SETTINGS,
     DeviceLink,
     FevergateError,
     key_id,
@@ -37,6 +39,7 @@ __all__ = ["COMMANDS", "connect", "parse_pin"]
 PIN_ENV = "FEVERGATE_PIN"
 _SECRET_KEYS = {protocol.KEY_PIN}
 _SENSOR_KEYS = (protocol.KEY_EMISSIVITY, protocol.KEY_SENSOR_FILTER)
+_CELSIUS_NAMES = {row[1] for row in SETTINGS if row[5] == "cC"}
 
 # MLX90614 config 0x25 filter bits. IIR bits 2..0 by the datasheet's a1 (the new sample's
 # weight: "off" passes it whole, 0.125 filters hardest); FIR bits 10..8 give N = 8 << bits,
@@ -73,6 +76,8 @@ def _show(key: int, value: int) -> str:
         text += f"  ({value / 100:.2f} C)"
     elif name == "calibration_day" and value > 0:
         text += "  ({})".format(time.strftime("%Y-%m-%d", time.gmtime(value * 86400)))
+    elif name == "device_id":
+        text = f"{name} = {value & 0xFFFFFFFF:#010x}"
     elif name == "emissivity":
         text += f"  ({value / 65535:.3f})"
     elif name == "sensor_filter":
@@ -111,27 +116,80 @@ def argparse_config() -> argparse.ArgumentParser:
     group.add_argument("--get", metavar="KEY", help="show one setting (name or key id)")
     group.add_argument("--all", action="store_true", help="show every setting (the default)")
     parser.add_argument(
-        "--set", metavar="KEY=VALUE", action="append", default=[], help="change a setting"
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="change a setting; temperatures in degrees C without _cc (fever_threshold=37.5) "
+        "or in hundredths with it (fever_threshold_cc=3750)",
     )
+    parser.epilog = (
+        "examples:\n  fevergate config /dev/ttyUSB0\n"
+        "  fevergate config /dev/ttyUSB0 --set fever_threshold=37.5 --pin 1234\n"
+        "  fevergate config /dev/ttyUSB0 --get debounce_ms"
+    )
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
 
 
-def _parse_assignment(text: str) -> tuple[int, int]:
-    key, sep, value = text.partition("=")
+def _setting_row(key: int):
+    return next((row for row in SETTINGS if row[0] == key), None)
+
+
+def _parse_assignment(text: str) -> tuple[int, int, bool]:
+    """(key, value, in degrees C?) from `fever_threshold=37.5` or `fever_threshold_cc=3750`."""
+    name, sep, value = text.partition("=")
+    name, value = name.strip(), value.strip()
     if not sep:
-        raise FevergateError(f"--set wants KEY=VALUE, got {text!r}", EXIT_USAGE)
+        raise FevergateError(
+            f"--set wants KEY=VALUE (fever_threshold=37.5), got {text!r}", EXIT_USAGE
+        )
+    if not name.endswith("_cc") and not name.isdigit() and name + "_cc" in _CELSIUS_NAMES:
+        try:
+            celsius = float(value.replace("°C", "").replace("C", "").strip())
+        except ValueError:
+            raise FevergateError(
+                f"{name}: {value!r} is not a temperature in °C (like 37.5)", EXIT_USAGE
+            ) from None
+        return key_id(name + "_cc"), round(celsius * 100), True
     try:
-        number = int(value.strip(), 0)
+        number = int(value, 0)
     except ValueError:
-        raise FevergateError(f"{key}: {value!r} is not an integer", EXIT_USAGE) from None
-    return key_id(key.strip()), number
+        raise FevergateError(f"{name}: {value!r} is not a whole number", EXIT_USAGE) from None
+    return key_id(name), number, False
+
+
+def refused_setting(key: int, value: int, celsius: bool, reply) -> FevergateError:
+    """The refusal of a setting as a person reads it: the value, and what is allowed."""
+    row = _setting_row(key)
+    if row is None or reply.reason != protocol.REASON_RANGE:
+        try:
+            reply.check()
+        except FevergateError as exc:
+            return exc
+    _, name, low, high, _, unit = row
+    if unit == "cC":
+        shown = name[:-3] if celsius else name
+        what = f"{shown} {value / 100:.2f} °C refused"
+        allowed = f"{low / 100:.2f} .. {high / 100:.2f} °C"
+    else:
+        what = f"{name} {value} refused"
+        allowed = f"{low} .. {high}" + ("" if unit == "bool" else f" {unit}")
+    if low <= value <= high:
+        return FevergateError(
+            f"{what}: allowed {allowed}, and fever_votes and min_samples at most window_max",
+            EXIT_REFUSED,
+        )
+    return FevergateError(f"{what}: allowed {allowed}", EXIT_REFUSED)
 
 
 def do_config(state, args) -> None:
     assignments = [_parse_assignment(text) for text in args.set]
     with connect(args.port, parse_pin(args)) as link:
-        for key, value in assignments:
-            reply = link.set_config(key, value)
+        for key, value, celsius in assignments:
+            reply = link.request(protocol.CMD_SET_CONFIG, key, value)
+            if not reply.ok:
+                raise refused_setting(key, value, celsius, reply)
             if key in _SECRET_KEYS:
                 _out(state, "pin changed")
             for k, v in reply.configs().items():
@@ -157,7 +215,10 @@ def do_config(state, args) -> None:
 
 def argparse_time_sync() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="fevergate time-sync", description="set the gate's wall clock from this computer"
+        prog="fevergate time-sync",
+        description="set the gate's wall clock from this computer",
+        epilog="examples:\n  fevergate time-sync /dev/ttyUSB0 --pin 1234",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_port_pin(parser)
     return parser
@@ -180,21 +241,47 @@ def argparse_calibrate() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fevergate calibrate",
         description="calibrate against a reference source held in front of the sensor",
+        epilog="examples:\n  fevergate calibrate /dev/ttyUSB0 --reference 37.0 --pin 1234",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_port_pin(parser)
     parser.add_argument(
-        "--reference", type=float, required=True, help="reference temperature in degrees C"
+        "--reference",
+        type=float,
+        required=True,
+        help="reference temperature in degrees C (30.00 .. 45.00)",
     )
     return parser
 
 
 def do_calibrate(state, args) -> None:
+    from calibrate import MAX_OFFSET_CC, REFERENCE_MAX_CC, REFERENCE_MIN_CC  # the firmware's
+
     reference_cc = round(args.reference * 100)
+    if not REFERENCE_MIN_CC <= reference_cc <= REFERENCE_MAX_CC:
+        raise FevergateError(
+            f"reference {args.reference:.2f} °C refused: allowed {REFERENCE_MIN_CC / 100:.2f} "
+            f".. {REFERENCE_MAX_CC / 100:.2f} °C (hold a reference of about body temperature)",
+            EXIT_USAGE,
+        )
     with connect(args.port, parse_pin(args)) as link:
         _out(
-            state, f"calibrating against {args.reference:.2f} C: keep the reference still for 2 s"
+            state,
+            f"calibrating against {args.reference:.2f} °C: keep the reference still for 2 s "
+            "(someone in the gate: asked again for up to 5 s)",
         )
-        reply = link.calibrate(reference_cc)
+        reply = link.request(
+            protocol.CMD_CALIBRATE, 0, reference_cc, timeout=30.0, until_final=True,
+            busy_wait=True,
+        )  # fmt: skip
+        if reply.status == protocol.REPLY_REFUSED and reply.reason == protocol.REASON_RANGE:
+            raise FevergateError(
+                f"calibration refused: the sensor read more than {MAX_OFFSET_CC / 100:.2f} °C "
+                f"away from the reference {args.reference:.2f} °C (is the reference in front of "
+                "the sensor, and at that temperature?)",
+                EXIT_REFUSED,
+            )
+        reply.check()
         for k, v in reply.configs().items():
             _out(state, _show(k, v))
 
@@ -226,9 +313,12 @@ def argparse_service() -> argparse.ArgumentParser:
     actions.add_parser(
         "self-test", parents=[pin], help="check the sensor: identity, config, ambient"
     )
-    actions.add_parser(
-        "reset-counters", parents=[pin], help="set the people and fever counters to 0"
+    reset = actions.add_parser(
+        "reset-counters",
+        parents=[pin],
+        help="set the people and fever counters to 0 (asks first, or --yes)",
     )
+    reset.add_argument("--yes", action="store_true", help="do not ask (scripts)")
     emissivity = actions.add_parser(
         "emissivity", parents=[pin], help="write the sensor's emissivity"
     )
@@ -254,8 +344,13 @@ def _do_status(state, link) -> None:
     for record in reply.of_type("status"):
         for name, value in record.fields.items():
             _out(state, f"{name} = {value}")
-    for k, v in reply.configs().items():
+    shown = reply.configs()
+    for k, v in shown.items():
         _out(state, _show(k, v))
+    _out(state, "settings in force:")
+    for k, v in link.get_config(protocol.KEY_ALL).items():
+        if k not in shown:
+            _out(state, "  " + _show(k, v))
 
 
 def _do_filter(state, link, args) -> None:
@@ -271,7 +366,35 @@ def _do_filter(state, link, args) -> None:
     _out(state, f"sensor filter set: {describe_filter(bits)}")
 
 
+def _confirm_reset(state, args) -> None:
+    """reset-counters loses the day's counts: asked at a terminal, else --yes."""
+    import sys
+
+    if args.yes:
+        return
+    question = "set the gate's people, fever and re-measure counters to 0? [y/N] "
+    if sys.stdin is not None and sys.stdin.isatty():
+        err = getattr(state, "err", sys.stderr)
+        err.write(question)
+        err.flush()
+        if input().strip().lower() in ("y", "yes"):
+            return
+        raise FevergateError("counters not reset", EXIT_USAGE)
+    raise FevergateError(
+        "reset-counters sets the people and fever counters to 0: confirm with --yes "
+        "(nothing was reset)",
+        EXIT_USAGE,
+    )
+
+
 def do_service(state, args) -> None:
+    if args.action == "filter" and args.iir is None and args.fir is None:
+        raise FevergateError(
+            "filter needs --iir and/or --fir (nothing was written to the sensor's EEPROM)",
+            EXIT_USAGE,
+        )
+    if args.action == "reset-counters":
+        _confirm_reset(state, args)
     with connect(args.port, parse_pin(args)) as link:
         if args.action == "status":
             _do_status(state, link)

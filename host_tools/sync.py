@@ -421,9 +421,9 @@ class SyncSession:
 
 def _refusal(fields: dict) -> tuple[str, int]:
     """The line for a refused command and the exit code service commands give it."""
-    from host_tools.device import COMMAND_NAMES, REASON_TEXT
+    from host_tools.device import REASON_TEXT, command_text
 
-    name = COMMAND_NAMES.get(fields["command"], f"command {fields['command']}")
+    name = command_text(fields["command"])
     reason = REASON_TEXT.get(fields["reason"], f"reason {fields['reason']}")
     if fields["status"] == protocol.REPLY_REFUSED:
         code = EXIT_REFUSED
