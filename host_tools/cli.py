@@ -20,6 +20,7 @@ import textwrap
 from host_tools.errors import (
     EXIT_DATA,
     EXIT_FILE,
+    EXIT_GARBAGE,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
@@ -76,14 +77,44 @@ def _add_port(parser: argparse.ArgumentParser) -> None:
         metavar="PORT",
         help="serial port (/dev/ttyUSB0, COM3, a pty path) or pyserial URL (socket://host:port)",
     )
-    parser.add_argument("--baud", type=int, default=115200, help="baud rate (115200)")
+    parser.add_argument("--baud", type=baud_rate, default=115200, help="baud rate (115200)")
+
+
+STANDARD_BAUDS = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
+
+
+def baud_rate(text: str) -> int:
+    """A standard baud rate (a typo such as 11520 is refused, not tried)."""
+    rates = ", ".join(str(b) for b in STANDARD_BAUDS)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a baud rate ({rates})") from None
+    if value not in STANDARD_BAUDS:
+        raise argparse.ArgumentTypeError(
+            f"{value} is not a standard rate ({rates}; the gate uses 115200)"
+        )
+    return value
 
 
 def _duration(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if value <= 0:
         raise argparse.ArgumentTypeError("must be > 0 seconds")
     return value
+
+
+def device_id(text: str) -> int:
+    """A device id as people type it: 42, 0x2a or 0x0000002A."""
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a device id (a number: 42 or 0x0000002a)"
+        ) from None
 
 
 # -- monitor --
@@ -140,14 +171,37 @@ def argparse_log(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=_duration, metavar="S", help="stop after S seconds")
 
 
+def plural(n: int, word: str) -> str:
+    """`1 bad frame`, `2 bad frames`."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def do_log(state: State, args) -> int:
     from host_tools.monitor import monitor
 
-    totals = monitor(args.port, baud=args.baud, mode="quiet", duration_s=args.duration, db=args.db)
+    until = f"for {args.duration:g} s" if args.duration else "until Ctrl-C"
+    state.print(f"logging {args.port} into {args.db} {until}: every record, nothing twice")
+    state.out.flush()
+    try:
+        totals = monitor(
+            args.port, baud=args.baud, mode="quiet", duration_s=args.duration, db=args.db
+        )
+    except FevergateError as exc:  # the port went away, a full disk: say what got in first
+        got = getattr(exc, "totals", None)
+        if got is not None:
+            exc.message += f"; {plural(got['stored'], 'record')} stored in {args.db}"
+        raise
     state.print(
-        f"{totals['stored']} records stored in {args.db}; {totals['good_frames']} good frames, "
-        f"{totals['bad_frames']} bad frames, {totals['records_lost']} records lost"
+        f"{plural(totals['stored'], 'record')} stored in {args.db}; "
+        f"{plural(totals['good_frames'], 'good frame')}, "
+        f"{plural(totals['bad_frames'], 'bad frame')}, "
+        f"{plural(totals['records_lost'], 'record')} lost"
     )
+    if totals["unidentified"]:
+        state.print(
+            f"{plural(totals['unidentified'], 'record')} not stored: the gate never said which "
+            "device it is (they stay in its journal: run sync)"
+        )
     return EXIT_INTERRUPTED if totals["interrupted"] else EXIT_OK
 
 
@@ -204,13 +258,28 @@ def do_decode(state: State, args) -> int:
             else:
                 out.write(describe_event(event, wall)[0] + "\n")
 
+    size = 0
     for chunk in _chunks(args.file):
+        size += len(chunk)
         show(decoder.feed(chunk))
     show(decoder.flush())
+    name = "standard input" if args.file == "-" else args.file
+    if size == 0:
+        raise FevergateError(f"{name} is empty: nothing to decode", EXIT_DATA)
     counts = decoder.counts
     good = counts["OK"]
     bad = sum(counts[s] for s in _BAD_NAMES)
-    line = f"{good} good frames, {bad} bad frames, {counts['lost']} records lost"
+    if good == 0:
+        raise FevergateError(
+            f"{name} is not a raw capture of a gate's UART: {plural(size, 'byte')} without a "
+            f"single valid frame ({plural(bad, 'bad frame')}; a capture is the bytes as they "
+            "came from the port, e.g. from a serial logger)",
+            EXIT_GARBAGE,
+        )
+    line = (
+        f"{plural(good, 'good frame')}, {plural(bad, 'bad frame')}, "
+        f"{plural(counts['lost'], 'record')} lost"
+    )
     (state.err if args.jsonl else out).write(line + "\n")
     return EXIT_DATA if bad else EXIT_OK
 
@@ -237,9 +306,7 @@ def argparse_export(parser: argparse.ArgumentParser) -> None:
     fmt = parser.add_mutually_exclusive_group(required=True)
     fmt.add_argument("--csv", action="store_true", help="comma-separated values with a header")
     fmt.add_argument("--jsonl", action="store_true", help="one JSON object per record")
-    parser.add_argument(
-        "--device", type=lambda s: int(s, 0), metavar="ID", help="device id (decimal or 0x..)"
-    )
+    parser.add_argument("--device", type=device_id, metavar="ID", help="device id (42 or 0x2a)")
     parser.add_argument("--since", metavar="DATE", help="from this time (inclusive)")
     parser.add_argument("--until", metavar="DATE", help="up to this time (exclusive)")
     parser.add_argument(
@@ -249,23 +316,26 @@ def argparse_export(parser: argparse.ArgumentParser) -> None:
 
 
 def do_export(state: State, args) -> int:
-    from host_tools.export import export, parse_date
+    from host_tools.export import check_filters, export, parse_date
+    from host_tools.outfile import refuse_inputs, write_whole
     from host_tools.store import open_store
 
     since = parse_date(args.since) if args.since else None
     until = parse_date(args.until) if args.until else None
     fmt = "csv" if args.csv else "jsonl"
+    if args.output is not None:
+        refuse_inputs(args.output, [args.db])  # before anything opens either
     with open_store(args.db, readonly=True) as store:
+        check_filters(store, args.device, args.type)
+
+        def fill(out) -> int:
+            return export(store, out, fmt, args.device, since, until, args.type)
+
         if args.output is None:
-            export(store, state.out, fmt, args.device, since, until, args.type)
+            fill(state.out)
             return EXIT_OK
-        try:
-            with open(args.output, "w", newline="", encoding="utf-8") as out:
-                n = export(store, out, fmt, args.device, since, until, args.type)
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            raise FevergateError(f"{args.output}: cannot write ({reason})", EXIT_FILE) from None
-    state.err.write(f"{n} records written to {args.output}\n")
+        n = write_whole(args.output, fill, inputs=[args.db])
+    state.err.write(f"{plural(n, 'record')} written to {args.output}\n")
     return EXIT_OK
 
 

@@ -106,6 +106,23 @@ def guard(port, name: str | None = None) -> GuardedPort:
 
 def open_port(url_or_path: str, baud: int = 115200, timeout: float | None = 0.1, exclusive=True):
     """An open pyserial port (8N1 at `baud`, `timeout` seconds per read); FevergateError if not."""
+    import os
+    import stat
+
+    if "://" not in url_or_path and os.path.exists(url_or_path):
+        mode = os.stat(url_or_path).st_mode
+        if stat.S_ISDIR(mode):
+            raise FevergateError(
+                f"{url_or_path} is a folder, not a serial port (the gate is /dev/ttyUSB0, "
+                "/dev/ttyACM0 or COM3; `fevergate ports` lists them)",
+                EXIT_USAGE,
+            )
+        if stat.S_ISREG(mode):
+            raise FevergateError(
+                f"{url_or_path} is a file, not a serial port (to read a capture, use "
+                f"`fevergate decode {url_or_path}`; `fevergate ports` lists the ports)",
+                EXIT_USAGE,
+            )
     try:
         port = serial.serial_for_url(url_or_path, baudrate=baud, timeout=timeout, do_not_open=True)
     except (ValueError, serial.SerialException) as exc:

@@ -65,6 +65,11 @@ class SimulateError(Exception):
 
 def argparse_simulate(parser):
     parser.description = "Run the gate firmware against a simulated gate and summarise."
+    parser.epilog = (
+        "examples:\n  fevergate simulate --demo\n"
+        "  fevergate simulate --minutes 60 --rate 5 --store gate.db --connect-after 50\n"
+        "  fevergate simulate --pty   (a gate on a pseudo-terminal for monitor, sync, config)"
+    )
     parser.add_argument("--minutes", type=float, default=3.0, help="simulated minutes (3)")
     parser.add_argument("--rate", type=float, default=20.0, help="people per minute (20)")
     parser.add_argument("--seed", type=int, default=2020, help="random seed (2020)")

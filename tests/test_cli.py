@@ -144,7 +144,7 @@ def test_decode_jsonl_includes_bad_frames_with_their_status(tmp_path):
     objects = [json.loads(line) for line in out.splitlines()]
     assert [o["status"] for o in objects] == ["NEW_BOOT", "OK", "CRC_MISMATCH"]
     assert objects[2]["raw"] == CRC_DAMAGED[:-1].hex()
-    assert code == 1 and err == "1 good frames, 1 bad frames, 0 records lost\n"
+    assert code == 1 and err == "1 good frame, 1 bad frame, 0 records lost\n"
 
 
 def test_decode_unreadable_file_is_exit_6(tmp_path):
@@ -196,10 +196,10 @@ def test_log_stores_and_a_second_run_stores_nothing_twice(pty, tmp_path):
     db = str(tmp_path / "gate.db")
     pty.send_later(STREAM)
     code, out, _ = run("log", pty.path, "--db", db, "--duration", "0.6")
-    assert code == 0 and out.startswith("3 records stored")
+    assert code == 0 and out.splitlines()[-1].startswith("3 records stored")
     pty.send_later(STREAM)
     code, out, _ = run("log", pty.path, "--db", db, "--duration", "0.6")
-    assert code == 0 and out.startswith("0 records stored")
+    assert code == 0 and out.splitlines()[-1].startswith("0 records stored")
     with Store(db) as store:
         assert store.count() == 3
 

@@ -172,7 +172,7 @@ def test_wrong_pin_raises_bad_pin():
     dev, _ = link(pin=PIN + 1)
     with pytest.raises(FevergateError) as info:
         dev.set_config(1, 3800)
-    assert "bad_pin" in str(info.value)
+    assert "wrong PIN" in str(info.value) and "bad_pin" not in str(info.value)
 
 
 def test_a_pin_command_without_a_pin_is_a_usage_error_and_sends_nothing():

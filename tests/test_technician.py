@@ -2,17 +2,23 @@
 the cable pulled, a wire that damages records, a full disk and typos. Each failure is one line
 on stderr and a documented exit code, and nothing is destroyed."""
 
+import errno
 import io
-import time
+import os
+from pathlib import Path
 
 import pytest
 
-from host_tools.cli import State, main
+from host_tools import outfile
+from host_tools.cli import COMMANDS, State, main
+from host_tools.decoder import encode_record
+from host_tools.errors import FevergateError
 from host_tools.shim.cable import CablePty, running_gate
-from host_tools.store import Store
+from host_tools.store import Store, ingest_bytes
 
 PIN = "1234"
 PEOPLE = [(1500 + 2500 * i, 36.6 + 0.1 * (i % 4)) for i in range(6)]
+PEOPLE_DONE_MS = 20_000  # every one of them has left the gate
 
 
 def run(*argv):
@@ -68,8 +74,8 @@ def test_a_cable_pulled_between_two_commands_is_exit_3_and_the_first_was_done(tm
 def test_a_cable_pulled_in_the_middle_of_a_sync_keeps_what_came_and_says_so(tmp_path):
     db = tmp_path / "gate.db"
     pty = CablePty(pull_after_replays=8)
-    with pty, running_gate(pty, tmp_path / "flash", PEOPLE, 30_000):
-        time.sleep(0.9)  # everybody has walked through
+    with pty, running_gate(pty, tmp_path / "flash", PEOPLE) as sim:
+        sim.wait_until(PEOPLE_DONE_MS)  # everybody has walked through
         code, _, err = run("sync", pty.path, "--store", db, "--pin", PIN)
     assert pty.pulled and code == 3
     line = one_line(err)
@@ -83,7 +89,7 @@ def test_a_cable_pulled_in_the_middle_of_a_sync_keeps_what_came_and_says_so(tmp_
 @pytest.mark.parametrize("command", ["log", "monitor"])
 def test_log_and_monitor_on_a_pulled_cable_are_exit_3_and_one_line(tmp_path, command):
     pty = CablePty()
-    with pty, running_gate(pty, tmp_path / "flash", PEOPLE, 30_000):
+    with pty, running_gate(pty, tmp_path / "flash", PEOPLE):
         pty.pull_later(0.5)
         code, _, err = run(command, pty.path, "--db", tmp_path / "g.db", "--duration", "5")
     assert code == 3
@@ -98,8 +104,8 @@ def test_sync_does_not_acknowledge_records_damaged_every_time_and_a_later_sync_g
 ):
     first, fresh = tmp_path / "gate.db", tmp_path / "other.db"
     pty = CablePty(damage_replays={4})
-    with pty, running_gate(pty, tmp_path / "flash", PEOPLE, 40_000):
-        time.sleep(0.9)  # everybody has walked through
+    with pty, running_gate(pty, tmp_path / "flash", PEOPLE) as sim:
+        sim.wait_until(PEOPLE_DONE_MS)  # everybody has walked through
         code, out, err = run("sync", pty.path, "--store", first, "--pin", PIN)
         assert pty.damaged >= 3  # asked for three times, damaged three times
         with Store(str(first), readonly=True) as store:
@@ -119,3 +125,381 @@ def test_sync_does_not_acknowledge_records_damaged_every_time_and_a_later_sync_g
     assert resumed[0] == 0, resumed[2]
     with Store(str(first), readonly=True) as store:
         assert store.gaps(device, 1) == []
+
+
+# -- 4. log on a running gate: the gate's identity, never a record twice --
+
+
+def test_log_on_a_running_gate_stores_under_its_identity_and_a_later_sync_adds_no_duplicate(
+    tmp_path,
+):
+    db = tmp_path / "gate.db"
+    walkers = [(12_000 + 2500 * i, 36.6) for i in range(8)]  # while log runs
+    pty = CablePty()
+    with pty, running_gate(pty, tmp_path / "flash", walkers) as sim:
+        sim.wait_until(10_000)  # the gate is up: log sees no BOOT record
+        code, out, err = run("log", pty.path, "--db", db, "--duration", "1.5")
+        with Store(str(db), readonly=True) as store:
+            logged = list(store.query())
+        sim.wait_until(walkers[-1][0] + 8000)  # the last one is through
+        synced = run("sync", pty.path, "--store", db, "--pin", PIN)
+    assert code == 0, err
+    assert len([r for r in logged if r["type"] == "passage"]) >= 3
+    assert {(r["device_id"] != 0, r["boot"]) for r in logged} == {(True, 1)}
+    assert out.startswith(f"logging {pty.path} into {db} for 1.5 s")
+    assert synced[0] == 0, synced[2]
+    with Store(str(db), readonly=True) as store:
+        rows = list(store.query())
+        assert store.count("passage") == len(walkers)
+    assert {(r["device_id"] != 0, r["boot"]) for r in rows} == {(True, 1)}
+    keys = [(r["boot"], r["seq"]) for r in rows]
+    assert len(keys) == len(set(keys))  # nothing stored twice
+
+
+# -- 2. export -o: never the database, whole or not at all --
+
+
+def a_store(tmp_path, passages=400):
+    db = str(tmp_path / "gate.db")
+    data = encode_record(
+        "boot", 0, 0, reset_cause=1, fw_version=0x000100, boot_count=3, device_id=0x2A
+    )
+    data += encode_record("time", 1, 50, unix_s=1_770_967_800)
+    for seq in range(2, passages + 2):
+        data += encode_record(
+            "passage", seq, 100 * seq, verdict=1, direction=1, temp_cc=3650, transit_cs=40
+        )
+    ingest_bytes(db, data)
+    return db
+
+
+def test_export_naming_the_database_as_its_output_is_refused_and_the_database_intact(tmp_path):
+    db = a_store(tmp_path)
+    before = open(db, "rb").read()
+    for output in (db, str(tmp_path / "." / "gate.db")):
+        code, _, err = run("export", "--db", db, "--csv", "-o", output)
+        assert code == 2
+        assert "is the database being read" in one_line(err)
+    assert open(db, "rb").read() == before
+    with Store(db, readonly=True) as store:
+        assert store.count("passage") == 400
+
+
+class FullDisk:
+    """A file stream that fills the disk after `room` characters (ENOSPC, as a real one)."""
+
+    def __init__(self, stream, room):
+        self.stream, self.room = stream, room
+
+    def write(self, text):
+        self.room -= len(text)
+        if self.room < 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return self.stream.write(text)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stream.close()
+
+
+def test_export_on_a_full_disk_leaves_no_partial_file_and_the_old_export_untouched(
+    tmp_path, monkeypatch
+):
+    db = a_store(tmp_path)
+    old = tmp_path / "day.csv"
+    old.write_text("yesterday's export\n")
+    real = outfile._open
+    monkeypatch.setattr(outfile, "_open", lambda fd, binary: FullDisk(real(fd, binary), 4096))
+    code, _, err = run("export", "--db", db, "--csv", "-o", old)
+    assert code == 6
+    assert "No space left on device" in one_line(err) and "nothing written" in err
+    assert old.read_text() == "yesterday's export\n"
+    assert sorted(os.listdir(tmp_path)) == ["day.csv", "gate.db"]  # no partial file
+
+
+def test_export_to_a_full_device_is_exit_6_and_one_line(tmp_path):
+    db = a_store(tmp_path)
+    code, _, err = run("export", "--db", db, "--csv", "-o", "/dev/full")
+    assert code == 6
+    assert "No space left on device" in one_line(err)
+
+
+def test_export_completes_into_a_new_file_by_rename(tmp_path):
+    db = a_store(tmp_path, passages=3)
+    code, _, err = run("export", "--db", db, "--csv", "-o", tmp_path / "new.csv")
+    assert code == 0 and err == f"5 records written to {tmp_path / 'new.csv'}\n"
+    assert (tmp_path / "new.csv").read_text().count("\n") == 6
+    assert sorted(os.listdir(tmp_path)) == ["gate.db", "new.csv"]
+
+
+# -- 7. temperatures as people type and read them --
+
+
+@pytest.fixture(scope="module")
+def gate(tmp_path_factory):
+    """One live gate for the commands that only talk to it (nobody walks)."""
+    pty = CablePty()
+    with pty, running_gate(pty, tmp_path_factory.mktemp("gate") / "flash"):
+        yield pty
+
+
+def test_config_takes_a_temperature_in_degrees_c_and_the_cc_form_still_works(gate):
+    code, out, err = run("config", gate.path, "--set", "fever_threshold=37.5", "--pin", PIN)
+    assert code == 0, err
+    assert out == "set fever_threshold_cc = 3750  (37.50 C)\n"
+    code, out, _ = run("config", gate.path, "--set", "fever_threshold_cc=3730", "--pin", PIN)
+    assert code == 0 and out == "set fever_threshold_cc = 3730  (37.30 C)\n"
+    code, out, err = run("config", gate.path, "--set", "fever_threshold=warm", "--pin", PIN)
+    assert code == 2 and "is not a temperature in °C" in one_line(err)
+
+
+def test_csv_export_has_degrees_and_seconds_beside_the_raw_columns_and_no_column_twice(tmp_path):
+    db = a_store(tmp_path, passages=2)
+    code, out, _ = run("export", "--db", db, "--csv")
+    assert code == 0
+    header, *rows = out.splitlines()
+    columns = header.split(",")
+    assert len(columns) == len(set(columns))  # device_id once, boot records included
+    assert columns.index("temp_c") == columns.index("temp_cc") + 1
+    assert columns.index("transit_s") == columns.index("transit_cs") + 1
+    passage = dict(zip(columns, rows[-1].split(","), strict=True))
+    assert (passage["temp_cc"], passage["temp_c"]) == ("3650", "36.5")
+    assert (passage["transit_cs"], passage["transit_s"]) == ("40", "0.4")
+    assert passage["device_id"] == "42"
+
+
+# -- 8. refusals say what is allowed; a busy gate is asked again --
+
+
+def test_a_setting_out_of_range_says_what_is_allowed_in_degrees(gate):
+    code, _, err = run("config", gate.path, "--set", "fever_threshold=99.99", "--pin", PIN)
+    assert code == 7
+    assert one_line(err) == (
+        "fevergate config: fever_threshold 99.99 °C refused: allowed 35.00 .. 42.00 °C\n"
+    )
+    code, _, err = run("config", gate.path, "--set", "debounce_ms=9000", "--pin", PIN)
+    assert code == 7
+    assert one_line(err).endswith("debounce_ms 9000 refused: allowed 0 .. 500 ms\n")
+
+
+def test_refusals_never_show_internal_names(gate, capsys):
+    code, _, err = run("time-sync", gate.path, "--pin", "4321")
+    assert code == 7
+    line = one_line(err)
+    assert "wrong PIN" in line
+    for internal in ("time_sync", "bad_pin", "set_config", "_"):
+        assert internal not in line.split(": ", 1)[1]
+    capsys.readouterr()
+    assert run("log", gate.path, "--db", "x.db", "--duration", "soon")[0] == 2
+    err = capsys.readouterr().err  # argparse's own usage errors
+    assert "<lambda>" not in err and "_duration" not in err
+    assert "'soon' is not a number of seconds" in err
+    assert run("export", "--db", "x.db", "--csv", "--device", "gate7")[0] == 2
+    err = capsys.readouterr().err
+    assert "<lambda>" not in err and "is not a device id" in err
+
+
+def test_calibrate_while_someone_is_in_the_gate_asks_again_until_they_are_through(tmp_path):
+    slow_walker = [(3000, 33.5, 1, 0.15, 0.5)]  # in the channel for about 10 s
+    pty = CablePty()
+    with (
+        pty,
+        running_gate(pty, tmp_path / "flash", slow_walker, factor=5.0, ambient_c=33.0) as sim,
+    ):
+        sim.wait_until(6000)  # the walker is inside
+        code, out, err = run("calibrate", pty.path, "--reference", "33.0", "--pin", PIN)
+    assert code == 0, err
+    assert pty.commands >= 2  # refused as busy first, asked again
+    assert "calibration_reference_cc = 3300  (33.00 C)" in out
+
+
+def test_a_calibration_reference_out_of_range_says_what_is_allowed(gate):
+    code, _, err = run("calibrate", gate.path, "--reference", "22", "--pin", PIN)
+    assert code == 2
+    assert one_line(err) == (
+        "fevergate calibrate: reference 22.00 °C refused: allowed 30.00 .. 45.00 °C "
+        "(hold a reference of about body temperature)\n"
+    )
+
+
+# -- 13. filters that match nothing name themselves --
+
+
+def test_export_of_an_unknown_type_lists_the_types(tmp_path):
+    db = a_store(tmp_path, passages=2)
+    code, out, err = run("export", "--db", db, "--csv", "--type", "passages")
+    assert code == 2 and out == ""
+    assert "no record type 'passages'; the types are: boot, passage, alarm" in one_line(err)
+
+
+def test_export_of_an_unknown_device_names_the_devices_there(tmp_path):
+    db = a_store(tmp_path, passages=2)
+    code, out, err = run("export", "--db", db, "--csv", "--device", "0x2b")
+    assert code == 1 and out == ""
+    assert one_line(err) == (
+        f"fevergate export: no records of device 0x0000002b in {db}; its devices: 0x0000002a\n"
+    )
+
+
+# -- 11. log and sync say what they do and what they stored, on any stop --
+
+
+def test_log_on_a_full_disk_is_exit_6_one_line_with_what_it_stored(tmp_path, monkeypatch):
+    db = tmp_path / "gate.db"
+    real_ingest = Store.ingest
+    calls = []
+
+    def ingest(self, events, received_at=None):
+        calls.append(1)
+        if len(calls) > 2:  # the disk fills up after two batches
+            raise FevergateError(f"{self.path}: cannot write (database or disk is full)", 6)
+        return real_ingest(self, events, received_at)
+
+    monkeypatch.setattr(Store, "ingest", ingest)
+    pty = CablePty()
+    with pty, running_gate(pty, tmp_path / "flash", PEOPLE):
+        code, out, err = run("log", pty.path, "--db", db, "--duration", "3")
+    assert code == 6
+    with Store(str(db), readonly=True) as store:
+        stored = store.count()
+    assert stored > 0
+    assert one_line(err).endswith(
+        f"database or disk is full); {stored} records stored in {db}\n"
+    ) or one_line(err).endswith(f"database or disk is full); 1 record stored in {db}\n")
+    assert out.startswith(f"logging {pty.path} into {db} for 3 s")
+
+
+def test_sync_on_ctrl_c_says_what_it_stored_and_that_running_it_again_resumes(
+    tmp_path, monkeypatch
+):
+    from host_tools import sync
+
+    db = tmp_path / "gate.db"
+    real_feed = sync.SyncSession.feed
+
+    def feed(self, data, now):
+        if self.result.downloaded >= 5:
+            raise KeyboardInterrupt
+        return real_feed(self, data, now)
+
+    monkeypatch.setattr(sync.SyncSession, "feed", feed)
+    pty = CablePty()
+    with pty, running_gate(pty, tmp_path / "flash", PEOPLE) as sim:
+        sim.wait_until(PEOPLE_DONE_MS)
+        code, out, err = run("sync", pty.path, "--store", db, "--pin", PIN)
+    assert code == 130
+    with Store(str(db), readonly=True) as store:
+        stored = store.count()
+    assert stored >= 5
+    assert err == (
+        f"fevergate sync: interrupted; {stored} new records stored in {db}; "
+        "run sync again to resume\n"
+    )
+
+
+def test_sync_counts_downloaded_and_new_apart_from_the_gates_answers(tmp_path):
+    db = tmp_path / "gate.db"
+    pty = CablePty()
+    with pty, running_gate(pty, tmp_path / "flash", PEOPLE) as sim:
+        sim.wait_until(PEOPLE_DONE_MS)
+        code, out, err = run("sync", pty.path, "--store", db, "--pin", PIN)
+        with Store(str(db), readonly=True) as store:
+            stored = store.count()
+        again = run("sync", pty.path, "--store", db, "--pin", PIN, "-q")
+    assert code == 0 and err == ""  # no progress bar when stderr is not a terminal
+    first = out.splitlines()[0]
+    downloaded = int(first.split()[1])
+    new = int(first.split(", ")[1].split()[0])
+    live = int(first.split("; ")[1].split()[0])
+    assert new + live == stored
+    assert 0 < new <= downloaded and live > 0
+    assert again[0] == 0 and again[2] == ""
+    assert ", 0 of them new in" in again[1] or "records downloaded" in again[1]
+
+
+def test_a_sync_that_fails_at_once_leaves_no_empty_store(tmp_path):
+    db = tmp_path / "gate.db"
+    pty = CablePty(pull_after_commands=1)
+    with pty, running_gate(pty, tmp_path / "flash"):
+        code, _, err = run("sync", pty.path, "--store", db, "--pin", PIN)
+    assert code == 3 and "nothing stored" in one_line(err)
+    assert not db.exists()
+
+
+# -- 14. small ones --
+
+
+def test_a_baud_rate_typo_is_refused_with_the_standard_rates(capsys):
+    code, _, _ = run("monitor", "loop://", "--baud", "11520")
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "11520 is not a standard rate" in err and "115200" in err
+
+
+def test_decode_of_an_empty_file_or_not_a_capture_says_so(tmp_path):
+    (tmp_path / "empty.bin").write_bytes(b"")
+    code, out, err = run("decode", tmp_path / "empty.bin")
+    assert code == 1 and out == ""
+    assert one_line(err).endswith("empty.bin is empty: nothing to decode\n")
+    (tmp_path / "notes.txt").write_text("gate 3 checked, all fine\n" * 20)
+    code, out, err = run("decode", tmp_path / "notes.txt")
+    assert code == 5
+    assert "notes.txt is not a raw capture of a gate's UART" in one_line(err)
+
+
+def test_decode_says_one_bad_frame_not_frames(tmp_path):
+    data = encode_record(
+        "boot", 0, 0, reset_cause=1, fw_version=0x000100, boot_count=3, device_id=42
+    )
+    (tmp_path / "c.bin").write_bytes(data + bytes.fromhex("0322010339300107e40e112837e800"))
+    code, out, _ = run("decode", tmp_path / "c.bin")
+    assert code == 1
+    assert out.splitlines()[-1] == "1 good frame, 1 bad frame, 0 records lost"
+
+
+def test_service_filter_without_options_refuses_and_writes_nothing(gate):
+    before = gate.commands
+    code, _, err = run("service", gate.path, "filter", "--pin", PIN)
+    assert code == 2
+    assert "filter needs --iir and/or --fir" in one_line(err)
+    assert gate.commands == before  # nothing was sent
+
+
+def test_reset_counters_wants_a_confirmation(gate):
+    before = gate.commands
+    code, _, err = run("service", gate.path, "reset-counters", "--pin", PIN)
+    assert code == 2 and "confirm with --yes" in one_line(err)
+    assert gate.commands == before
+    code, out, err = run("service", gate.path, "reset-counters", "--yes", "--pin", PIN)
+    assert code == 0 and out == "counters reset\n"
+
+
+@pytest.mark.parametrize("kind", ["file", "folder"])
+def test_a_file_or_a_folder_given_as_port_is_one_plain_sentence(tmp_path, kind):
+    port = tmp_path / "capture.bin"
+    if kind == "file":
+        port.write_bytes(b"\x00")
+    else:
+        port.mkdir()
+    for argv in (["monitor", port], ["service", port, "status"], ["sync", port, "--pin", PIN,
+                 "--store", tmp_path / "s.db"]):  # fmt: skip
+        code, _, err = run(*argv)
+        assert code == 2
+        assert f"{port} is a {kind}, not a serial port" in one_line(err)
+    assert not (tmp_path / "s.db").exists()
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_help_has_an_example(name, capsys):
+    assert main([name, "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "examples:\n  fevergate " + name in text
+
+
+def test_readme_lists_every_host_command():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme[readme.index("## The technician's CLI") :]
+    for name in COMMANDS:
+        assert f"`fevergate {name}" in table or f"/ {name}" in table or f"`{name}`" in table, name

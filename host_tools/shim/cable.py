@@ -6,8 +6,8 @@ host's N-th command frame (the host then sees EIO, as when a USB adapter is unpl
 `pull_after_replays=N` lets nothing through after N journal records went to the host and
 closes it 0.3 s later (the host has read them by then); `damage_replays`
 (a set of sequence numbers) flips a byte of every REPLAY frame carrying one of them.
-`running_gate(pty, flash, people, duration_ms)` runs the firmware (CPython runtime, its flash
-journal in `flash`) in a thread against that pty at 20x real time until the scenario ends.
+`running_gate(pty, flash, people)` runs the firmware (CPython runtime, its flash journal in
+`flash`) in a thread against that pty at 20x real time until the caller is done with it.
 """
 
 import contextlib
@@ -19,6 +19,7 @@ from host_tools.decoder import Status, decode_frame
 from host_tools.shim.pty_port import PtyPort
 from host_tools.shim.runner import run_simulation
 from host_tools.shim.scenario import Scenario
+from host_tools.shim.world import SimulationOver
 
 
 class CablePty(PtyPort):
@@ -57,8 +58,8 @@ class CablePty(PtyPort):
         if self.pulled:
             return b""
         data = super().read_available(limit)
+        self.commands += data.count(b"\x00")  # command frames from the host, so far
         if data and self.pull_after_commands is not None:
-            self.commands += data.count(b"\x00")
             if self.commands >= self.pull_after_commands:
                 self.pull()
                 return b""
@@ -111,16 +112,52 @@ class CablePty(PtyPort):
                 os.close(fd)
 
 
+class _Stopper:
+    """Ends the simulation when `stop` is set (a `host` for run_simulation that only listens)."""
+
+    connect_ms = 0
+
+    def __init__(self, stop):
+        self.stop = stop
+        self.world = None
+
+    def attach(self, world):
+        self.world = world
+
+    def wait_until(self, elapsed_ms, timeout_s=30.0):
+        """Block until the gate's virtual clock reached `elapsed_ms` (the machine may be slow)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.world is not None and self.world.clock.elapsed >= elapsed_ms:
+                return
+            time.sleep(0.02)
+        raise TimeoutError(f"the simulated gate did not reach {elapsed_ms} ms")
+
+    def at(self, elapsed_ms):
+        if self.stop.is_set():
+            raise SimulationOver
+
+    def finish(self):
+        pass
+
+
 @contextlib.contextmanager
-def running_gate(pty, flash, people=(), duration_ms=20_000, factor=20.0):
+def running_gate(pty, flash, people=(), duration_ms=600_000, factor=20.0, ambient_c=22.0):
     """The firmware on the CPython runtime in a thread, its UART on `pty`; yields once it has
-    sent its first bytes; joins the thread (the scenario's end) on the way out."""
-    scenario = Scenario.scripted(list(people), duration_ms)
-    done = {}
+    sent its first bytes, an object whose `wait_until(ms)` waits for the gate's clock; on the
+    way out the simulation stops (or ends with its scenario)."""
+    scenario = Scenario.scripted(list(people), duration_ms, ambient_c=ambient_c)
+    stop = threading.Event()
+    stopper = _Stopper(stop)
 
     def gate():
-        done["result"] = run_simulation(
-            scenario, runtime="cpython", pty=pty, realtime_factor=factor, flash=str(flash)
+        run_simulation(
+            scenario,
+            runtime="cpython",
+            pty=pty,
+            realtime_factor=factor,
+            flash=str(flash),
+            host=stopper,
         )
 
     thread = threading.Thread(target=gate, daemon=True)
@@ -129,6 +166,7 @@ def running_gate(pty, flash, people=(), duration_ms=20_000, factor=20.0):
     while pty.written == 0 and pty.lost == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
     try:
-        yield done
+        yield stopper
     finally:
-        thread.join(timeout=duration_ms / factor / 1000 + 30)
+        stop.set()
+        thread.join(timeout=30)
