@@ -10,7 +10,10 @@ Sections, each beside its baseline in the same run:
   json.loads over the same records as JSON lines;
 - simulation: `fevergate simulate` with the firmware on MicroPython, against the shim with the
   firmware in-process under CPython;
-- flash journal: firmware/journal.py's bytes per passage and days on a Pico.
+- flash journal: firmware/journal.py's bytes per passage and days on a Pico;
+- screening: bench/screening.py, the gate's verdicts against the truth over a fixed set of
+  hard-case scenarios (wrong verdicts outside the band, re-measure rates, body sensitivity and
+  specificity with and without ambient compensation), and how fast is too fast per sensor.
 
 A section that cannot run prints its names as `name: unavailable (reason)`. Wall-clock figures
 are the best of a few repeats. Nothing here asserts a time: the targets are reported as met or
@@ -52,7 +55,17 @@ RECORD_NAMES = ("passage_record_bytes", "passage_record_bytes_jsonl", "passage_r
 DECODE_NAMES = ("decode_records_per_s", "decode_records_per_s_jsonl", "decode_speedup_vs_jsonl")
 SIM_NAMES = ("sim_speed_x_realtime",)
 JOURNAL_NAMES = ("journal_bytes_per_passage", "journal_days_on_pico")
-REQUIRED_NAMES = TICK_NAMES + RECORD_NAMES + DECODE_NAMES + SIM_NAMES + JOURNAL_NAMES
+SCREENING_NAMES = (
+    "screening_wrong_outside_band",
+    "screening_remeasure_rate",
+    "screening_body_sensitivity_cold_compensated",
+    "screening_body_sensitivity_cold_uncompensated",
+    "screening_body_specificity_hot_compensated",
+    "screening_body_specificity_hot_uncompensated",
+)
+REQUIRED_NAMES = (
+    TICK_NAMES + RECORD_NAMES + DECODE_NAMES + SIM_NAMES + JOURNAL_NAMES + SCREENING_NAMES
+)
 
 
 class Report:
@@ -495,12 +508,12 @@ def main(argv=None):
     )
     parser.add_argument(
         "--only",
-        choices=("tick", "records", "decode", "sim", "journal"),
+        choices=("tick", "records", "decode", "sim", "journal", "screening"),
         action="append",
         help="run only these sections (repeatable)",
     )
     args = parser.parse_args(argv)
-    only = set(args.only or ("tick", "records", "decode", "sim", "journal"))
+    only = set(args.only or ("tick", "records", "decode", "sim", "journal", "screening"))
     report = Report()
     started = time.perf_counter()
     report.line(
@@ -521,5 +534,9 @@ def main(argv=None):
             report.unavailable(JOURNAL_NAMES, "no passage frame size (record section failed)")
         else:
             section(report, JOURNAL_NAMES, bench_journal, frame_bytes)
+    if "screening" in only:
+        from bench import screening
+
+        section(report, screening.NAMES, screening.bench_screening, args.quick)
     report.line("bench_wall_s", f"{time.perf_counter() - started:.1f}", "s")
     return 0

@@ -10,7 +10,11 @@ keeps the factory PIN 1234 until `fevergate config --set pin=...` changes it.
 
 SETTINGS = {
     "fever_threshold_cc": 3730,  # 37.30 C body temperature
-    "skin_offset_cc": 50,  # forehead skin + 0.50 C = body
+    "skin_offset_cc": 50,  # forehead skin + 0.50 C = body (at ambient_ref_cc)
+    # ambient compensation (docs/SCREENING.md): body += gain x (ambient_ref - sensor's Ta)
+    "ambient_comp": 1,  # on
+    "ambient_gain_permille": 100,  # k / (1 + k) of core = skin + k (skin - ambient): k = 0.11
+    "ambient_ref_cc": 2200,  # the ambient skin_offset_cc was set at (22.00 C)
     "buzzer_enabled": 1,
 }
 
