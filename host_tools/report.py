@@ -87,9 +87,13 @@ def parse_day(text: str) -> datetime.date:
         raise ValueError(f"--day {text!r}: give a date like 2026-02-13") from None
 
 
-def day_bounds(day: datetime.date) -> tuple[float, float]:
-    start = datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.timezone.utc)
-    return start.timestamp(), start.timestamp() + _DAY_S
+def day_bounds(day: datetime.date, tz: datetime.tzinfo | None = None) -> tuple[float, float]:
+    """Unix seconds of the day's first instant and of the next day's, in `tz` (UTC)."""
+    tz = tz or datetime.timezone.utc
+    start = datetime.datetime(day.year, day.month, day.day, tzinfo=tz)
+    following = day + datetime.timedelta(days=1)
+    end = datetime.datetime(following.year, following.month, following.day, tzinfo=tz)
+    return start.timestamp(), end.timestamp()
 
 
 def devices(store: RecordStore) -> list[int]:
@@ -97,10 +101,14 @@ def devices(store: RecordStore) -> list[int]:
 
 
 def day_report(
-    store: RecordStore, day: datetime.date, device_id: int | None = None
+    store: RecordStore,
+    day: datetime.date,
+    device_id: int | None = None,
+    tz: datetime.tzinfo | None = None,
 ) -> list[GateDay]:
-    """One GateDay per gate with records on `day` (only `device_id` when given)."""
-    since, until = day_bounds(day)
+    """One GateDay per gate with records on `day` (only `device_id` when given); the day and
+    its hours in `tz` (default UTC)."""
+    since, until = day_bounds(day, tz)
     gates = [device_id] if device_id is not None else devices(store)
     out = []
     for gate in gates:
@@ -121,7 +129,7 @@ def _add(report: GateDay, row: dict, since: float) -> None:
     fields = row["fields"]
     kind = row["type"]
     if kind == "passage":
-        hour = int((row["wall_time"] - since) // 3600)
+        hour = min(23, int((row["wall_time"] - since) // 3600))  # a 25-hour DST day
         direction = fields["direction"]
         if direction == protocol.DIR_OUT:
             report.people_out_by_hour[hour] += 1
@@ -223,6 +231,56 @@ def format_text(reports: list[GateDay], store_path: str) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+def format_site(reports: list[GateDay], tz_name: str, store_name: str) -> str:
+    """The site view: one line per gate and the site's total for the day."""
+    day = reports[0].day.isoformat()
+    lines = [
+        f"fevergate report: site view, {day} ({tz_name}), {len(reports)} gate(s), "
+        f"store {store_name}",
+        f"{'gate':12} {'in':>7} {'out':>6} {'fevers':>7} {'alarms':>7} {'remeas':>7} "
+        f"{'faults':>7} {'mean C':>7}",
+    ]
+
+    def line(name, people_in, out, fevers, alarms, remeasures, faults, temps):
+        mean = f"{sum(temps) / len(temps) / 100:.2f}" if temps else "-"
+        return (
+            f"{name:12} {people_in:7d} {out:6d} {fevers:7d} {alarms:7d} {remeasures:7d} "
+            f"{faults:7d} {mean:>7}"
+        )
+
+    for r in reports:
+        lines.append(
+            line(
+                f"0x{r.device_id:08X}",
+                r.people_in,
+                r.people_out,
+                r.fevers,
+                r.fever_alarms,
+                sum(r.remeasures.values()),
+                sum(r.faults_raised.values()),
+                r.temperatures_cc,
+            )  # fmt: skip
+        )
+    lines.append(
+        line(
+            "site total",
+            sum(r.people_in for r in reports),
+            sum(r.people_out for r in reports),
+            sum(r.fevers for r in reports),
+            sum(r.fever_alarms for r in reports),
+            sum(sum(r.remeasures.values()) for r in reports),
+            sum(sum(r.faults_raised.values()) for r in reports),
+            [t for r in reports for t in r.temperatures_cc],
+        )
+    )
+    peak = [sum(r.people_in_by_hour[h] for r in reports) for h in range(24)]
+    busiest = max(range(24), key=lambda h: peak[h])
+    if peak[busiest]:
+        lines.append(f"busiest hour  {busiest:02d}:00 ({tz_name}), {peak[busiest]} people in")
+    lines.append(SCREENING_NOTE)
+    return "\n".join(lines) + "\n"
+
+
 def _calibration_text(cal: dict[str, int] | None) -> str:
     if cal is None:
         return "none recorded"
@@ -306,7 +364,13 @@ def argparse_report(parser) -> None:
         "examples:\n  fevergate report --store gate.db --day 2026-02-13\n"
         "  fevergate report --store gate.db --day 2026-02-13 --png day.png --device 0x4D501D1D"
     )
-    parser.add_argument("--store", required=True, metavar="FILE", help="the SQLite store")
+    parser.add_argument(
+        "--store", required=True, metavar="DB", help="the SQLite store or a postgresql:// URL"
+    )
+    parser.add_argument(
+        "--site-view", action="store_true", help="every gate on one line and the site total"
+    )
+    parser.add_argument("--tz", metavar="ZONE", help="the site's timezone for the day (UTC)")
     parser.add_argument("--day", metavar="YYYY-MM-DD", help="the day (default: the latest)")
     parser.add_argument("--png", metavar="OUT.png", help="also draw the report into this PNG")
     parser.add_argument(
@@ -317,6 +381,11 @@ def argparse_report(parser) -> None:
 def do_report(state, args) -> int:
     from host_tools.errors import EXIT_DATA, EXIT_FILE, EXIT_USAGE, FevergateError
 
+    tz, tz_name = datetime.timezone.utc, "UTC"
+    if args.tz:
+        from host_tools.bridge import site_tz
+
+        tz, tz_name = site_tz(args.tz), args.tz
     store = open_store(args.store, readonly=True)
     try:
         if args.day:
@@ -328,16 +397,19 @@ def do_report(state, args) -> int:
             latest = store.latest_wall_time()
             if latest is None:
                 raise FevergateError(f"{args.store} has no records with a wall time", EXIT_DATA)
-            day = datetime.datetime.fromtimestamp(latest, datetime.timezone.utc).date()
-        reports = day_report(store, day, args.device)
+            day = datetime.datetime.fromtimestamp(latest, tz).date()
+        reports = day_report(store, day, args.device, tz)
     finally:
         store.close()
     if not reports:
         which = "" if args.device is None else f" of gate 0x{args.device:08X}"
         raise FevergateError(
-            f"no records{which} on {day.isoformat()} (UTC) in {args.store}", EXIT_DATA
+            f"no records{which} on {day.isoformat()} ({tz_name}) in {store.name}", EXIT_DATA
         )
-    state.out.write(format_text(reports, args.store))
+    if args.site_view:
+        state.out.write(format_site(reports, tz_name, store.name))
+    else:
+        state.out.write(format_text(reports, store.name))
     if args.png:
         try:
             render_png(reports, args.png)

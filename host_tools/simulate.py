@@ -181,6 +181,32 @@ def argparse_simulate(parser):
     parser.add_argument(
         "--flash", metavar="DIR", help="keep the board's flash here (default: a temporary one)"
     )
+    site = parser.add_argument_group(
+        "a site (--gates N): each gate with its MQTT bridge, ingesters, one PostgreSQL"
+    )
+    site.add_argument("--gates", type=int, default=0, metavar="N", help="simulate N gates")
+    site.add_argument(
+        "--mqtt", metavar="URL", help="the site's broker (default: start a Mosquitto of our own)"
+    )
+    site.add_argument(
+        "--db", metavar="URL", help="postgresql:// URL (default: start a PostgreSQL of our own)"
+    )
+    site.add_argument("--credentials", metavar="FILE", help="MQTT username:password file")
+    site.add_argument("--ca-file", metavar="PEM", help="CA certificate(s) for mqtts://")
+    site.add_argument("--site", default="site", help="the site's name in the topics (site)")
+    site.add_argument("--ingesters", type=int, default=2, help="ingesters sharing the load (2)")
+    site.add_argument(
+        "--broker-restarts", type=int, default=0, metavar="K",
+        help="stop and restart the broker K times while the gates run",
+    )  # fmt: skip
+    site.add_argument(
+        "--restart-every", type=float, default=2.0, metavar="S",
+        help="wall seconds between broker restarts (2)",
+    )  # fmt: skip
+    site.add_argument(
+        "--bridge-offline", type=float, default=0.0, metavar="SECONDS",
+        help="gate 0's bridge loses its network this long (simulated time), a third in",
+    )  # fmt: skip
     return parser
 
 
@@ -232,6 +258,8 @@ def _options(args):
 
 
 def do_simulate(state, args):
+    if getattr(args, "gates", 0):
+        return _do_site(state, args)
     try:
         faults, start_unix, cuts = _options(args)
     except SimulateError as exc:
@@ -375,6 +403,32 @@ def build_scenario(args):
         label="+".join(labels),
         fever_fraction=fevers,
     )
+
+
+def _do_site(state, args):
+    """`--gates N`: host_tools/sitesim.py."""
+    from host_tools.sitesim import run_site
+
+    if args.runtime == "micropython" and args.gates > 1:
+        args.runtime = "cpython"  # each gate its own device id: the in-process firmware
+    if args.gates < 1 or args.ingesters < 1:
+        state.err.write("fevergate simulate: --gates and --ingesters must be at least 1\n")
+        return 2
+    try:
+        summary = run_site(args, log=lambda line: state.err.write(line + "\n"))
+    except Exception as exc:  # noqa: BLE001  (one clean message, exit code 1)
+        state.err.write(f"fevergate simulate: the site simulation failed: {exc}\n")
+        return 1
+    if args.json:
+        state.out.write(json.dumps(summary, sort_keys=True) + "\n")
+    else:
+        for key in (
+            "gates", "people_countable", "people_in_db", "records_sent", "records_in_db",
+            "duplicates_in_db", "records_missing", "broker_restarts", "latency_p99_ms", "wall_s",
+        ):  # fmt: skip
+            state.out.write(f"{key:18} {summary[key]}\n")
+    exact = summary["records_in_db"] == summary["records_sent"] and not summary["records_missing"]
+    return 0 if exact and not summary["duplicates_in_db"] else 1
 
 
 def _start_monitor(state, path, stop):

@@ -230,18 +230,18 @@ def mosquitto_root() -> Path:
     )
 
 
-# Who may do what on the broker: a bridge publishes its gate's topics and the Home Assistant
-# discovery; an ingester reads the records. Nobody else gets in (allow_anonymous false).
-ACL = """\
-user {bridge}
-topic write fevergate/#
-topic read fevergate/+/+/command
-topic write homeassistant/#
-
-user {ingest}
-topic read fevergate/#
-topic read $share/+/fevergate/#
-"""
+# Who may do what on the broker, by role: a bridge publishes its gate's topics and the Home
+# Assistant discovery; an ingester reads the records; Home Assistant reads discovery, state and
+# availability. Nobody else gets in (allow_anonymous false). docs/SITE.md has the same file.
+ROLE_ACL = {
+    "bridge": ["topic write fevergate/#", "topic write homeassistant/#"],
+    "ingest": ["topic read fevergate/+/+/records"],
+    "homeassistant": [
+        "topic read homeassistant/#",
+        "topic read fevergate/+/+/state",
+        "topic read fevergate/+/+/availability",
+    ],
+}
 
 
 class LocalMosquitto:
@@ -252,13 +252,13 @@ class LocalMosquitto:
         folder,
         users: dict[str, str] | None = None,
         port: int | None = None,
-        roles: dict[str, str] | None = None,
+        roles: dict[str, str] | None = None,  # user -> role (default: its name)
         tls: tuple[str, str] | None = None,
     ) -> None:
         self.folder = Path(folder)
         self.port = port or free_port()
         self.users = users if users is not None else {"bridge": "bridge-pw", "ingest": "ingest-pw"}
-        self.roles = roles or {"bridge": "bridge", "ingest": "ingest"}
+        self.roles = roles or {}
         self.tls = tls  # (certfile, keyfile) to listen with TLS
         self.root = mosquitto_root()
         self.process: subprocess.Popen | None = None
@@ -288,7 +288,12 @@ class LocalMosquitto:
             capture_output=True,
         )
         acl = self.folder / "acl"
-        acl.write_text(ACL.format(**self.roles))
+        lines = []
+        for user in self.users:
+            lines.append(f"user {user}")
+            lines += ROLE_ACL.get(self.roles.get(user, user), [])
+            lines.append("")
+        acl.write_text("\n".join(lines))
         os.chmod(acl, 0o600)
         lines = [
             f"listener {self.port} 127.0.0.1",

@@ -85,6 +85,8 @@ class SyncResult:
 
 
 class SyncSession:
+    ACK_AFTER_DOWNLOAD = True  # False: the caller acknowledges (host_tools/bridge.py)
+
     def __init__(
         self,
         store: RecordStore,
@@ -284,9 +286,12 @@ class SyncSession:
                 self.state = LIVE
                 return b""
             self.state = ACK
-            self.result.acknowledged = upto
             self.store.set_sync_state(self.device_id, *upto)
             self._saved = self._contiguous = upto
+            if not self.ACK_AFTER_DOWNLOAD:  # a bridge acknowledges what its broker took
+                self.state = LIVE
+                return b""
+            self.result.acknowledged = upto
             return self._send(protocol.CMD_ACK, 0, pack_key(*upto), now)
         if self.state == ACK:
             self.state = LIVE

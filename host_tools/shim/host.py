@@ -22,6 +22,7 @@ class SimHost:
         start_unix=None,
         every_ms=50,
         disconnect_ms=None,
+        session_factory=None,
     ):
         self.store = store
         self.connect_ms = connect_ms
@@ -29,6 +30,7 @@ class SimHost:
         self.pin = pin
         self.start_unix = start_unix  # the laptop's clock at virtual time 0 (None: no sync)
         self.every_ms = every_ms
+        self.session_factory = session_factory or SyncSession  # or a bridge (bridge.py)
         self.session = None
         self.connected_at = None
         self._world = None
@@ -42,7 +44,7 @@ class SimHost:
         if self.start_unix is not None:
             start = self.start_unix
             unix_time = lambda: start + world.clock.elapsed / 1000.0  # noqa: E731
-        self.session = SyncSession(
+        self.session = self.session_factory(
             self.store, self.pin, unix_time=unix_time, reply_timeout_s=2.0, max_resends=20
         )
         world.uart.sinks.append(self._sink)

@@ -112,6 +112,7 @@ def run_simulation(
     power_cuts=(),
     host=None,
     settings=None,
+    device_id=None,
 ):
     from host_tools.screening import effective_settings
 
@@ -132,6 +133,8 @@ def run_simulation(
         if power_cuts:
             raise ValueError("power cuts need the micropython runtime (a process to kill)")
         board = SimBoard(world)
+        if device_id is not None:  # several gates of one site: each its own id
+            board.device_id = lambda: device_id
         if flash is not None:
             board.use_flash(flash)
         world.hooks.append(pacer.hook)
