@@ -15,7 +15,8 @@ and the simulator (`fevergate simulate --gates`) drives it on the simulated UART
    holds is published again: the ingester stores each record once.
 3. The gate is acknowledged (ACK, PIN) only up to `spool.ack_point()`: the last record of the
    newest boot before the first one the broker has not acknowledged and before the first gap,
-   so the gate's journal keeps everything that is not yet safe at the broker.
+   so the gate's journal keeps everything that is not yet safe at the broker. At most every
+   `ack_interval_s` (30 s): each ACK is a write to the gate's flash.
 4. Availability: `.../availability` retained `online` once connected, `offline` as the last
    will (the broker says it when the bridge or its network dies) and on a clean stop.
 5. Home Assistant MQTT discovery (retained, under `homeassistant/`): sensors people in
@@ -150,7 +151,7 @@ class BridgeCore:
         tz: datetime.tzinfo | None = None,
         reply_timeout_s: float = 5.0,
         max_resends: int = 5,
-        ack_interval_s: float = 2.0,
+        ack_interval_s: float = 30.0,
         state_interval_s: float = 5.0,
         max_in_flight: int = 1000,
     ) -> None:
@@ -317,7 +318,7 @@ class BridgeCore:
 
     def _publish(self) -> None:
         room = self.max_in_flight - len(self._mids)
-        if room <= 0:
+        if room <= 0 or self.spool.queued_upto <= self._sent_upto:
             return
         rows = self.spool.pending(self._sent_upto, room)
         topic = records_topic(self.site, self.device_id)

@@ -201,7 +201,7 @@ def argparse_simulate(parser):
     )  # fmt: skip
     site.add_argument(
         "--restart-every", type=float, default=2.0, metavar="S",
-        help="wall seconds between broker restarts (2)",
+        help="at least S wall seconds between broker restarts (2)",
     )  # fmt: skip
     site.add_argument(
         "--bridge-offline", type=float, default=0.0, metavar="SECONDS",
@@ -414,6 +414,12 @@ def _do_site(state, args):
     if args.gates < 1 or args.ingesters < 1:
         state.err.write("fevergate simulate: --gates and --ingesters must be at least 1\n")
         return 2
+    import signal
+
+    def stop(_signum, _frame):
+        raise KeyboardInterrupt  # the broker and database we started are stopped on the way out
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         summary = run_site(args, log=lambda line: state.err.write(line + "\n"))
     except Exception as exc:  # noqa: BLE001  (one clean message, exit code 1)

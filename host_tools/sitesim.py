@@ -9,8 +9,9 @@ the ingesters (host_tools/ingest.py, a shared subscription) into PostgreSQL. Wit
 and --db it starts a Mosquitto broker (users with random passwords, anonymous access off) and
 a PostgreSQL server of its own in a temporary folder, and removes them at the end.
 
-Faults: --broker-restarts K stops and restarts the broker K times while the gates run (a clean
-stop: it saves its sessions and queued messages); --bridge-offline S cuts gate 0's bridge
+Faults: --broker-restarts K stops and restarts the broker K times while the gates run, when
+the database holds 1/(K+1), 2/(K+1)... of the passages expected (a clean stop: it saves its
+sessions and queued messages); --bridge-offline S cuts gate 0's bridge
 from the broker for S seconds of the gate's (simulated) time, a third into the run.
 
 Summary: gates, people_countable (passage records the gates sent), people_in_db,
@@ -125,24 +126,37 @@ def _run_gate(config: dict) -> dict:
 
 
 class _Restarter(threading.Thread):
-    """Restarts the broker `count` times, `every_s` apart, while `running` is set."""
+    """Restarts the broker `count` times while records flow: when the database holds
+    1/(K+1), 2/(K+1)... of the passages expected (`expected_passages`), at least `every_s`
+    apart; whatever is left when the gates have finished is done then."""
 
-    def __init__(self, broker, count: int, every_s: float, running: threading.Event) -> None:
+    def __init__(self, broker, count, every_s, running, db_url, expected_passages) -> None:
         super().__init__(daemon=True)
         self.broker = broker
         self.count = count
         self.every_s = every_s
         self.running = running
+        self.db_url = db_url
+        self.expected = expected_passages
         self.done = 0
-        self.during_run = 0
+        self.during_run = 0  # restarts while the gates were still running
+        self.at_passages: list[int] = []
 
     def run(self) -> None:
-        while self.done < self.count:
-            time.sleep(self.every_s)
-            was_running = self.running.is_set()
-            self.broker.restart(down_s=0.5)
-            self.done += 1
-            self.during_run += was_running
+        from host_tools.store import open_store
+
+        last = 0.0
+        with open_store(self.db_url) as db:
+            while self.done < self.count:
+                passages = db.count("passage")
+                due = passages >= self.expected * (self.done + 1) / (self.count + 1)
+                if (due and time.monotonic() - last >= self.every_s) or not self.running.is_set():
+                    self.during_run += self.running.is_set()
+                    self.at_passages.append(passages)
+                    self.broker.restart(down_s=0.5)
+                    self.done += 1
+                    last = time.monotonic()
+                time.sleep(0.1)
 
 
 def run_site(args, log) -> dict:
@@ -201,8 +215,11 @@ def run_site(args, log) -> dict:
         if args.broker_restarts:
             if broker_proc is None:
                 raise RuntimeError("--broker-restarts needs the broker this command starts")
-            every = max(1.0, getattr(args, "restart_every", 2.0))
-            restarter = _Restarter(broker_proc, args.broker_restarts, every, running)
+            every = getattr(args, "restart_every", 2.0)
+            expected = 0.9 * args.rate * args.minutes * n  # passages, roughly: some walk abreast
+            restarter = _Restarter(
+                broker_proc, args.broker_restarts, every, running, db_url, expected
+            )
             restarter.start()
         context = multiprocessing.get_context("spawn")
         results = context.Queue()
@@ -264,6 +281,9 @@ def run_site(args, log) -> dict:
                 "broker_restarts_while_gates_ran": 0
                 if restarter is None
                 else restarter.during_run,
+                "broker_restarted_at_passages_in_db": []
+                if restarter is None
+                else restarter.at_passages,
                 "bridge_offline_s": args.bridge_offline,
                 "latency_p99_ms": None if p99 is None else round(p99, 1),
                 "latency_p50_ms": None if not latencies else round(percentile(latencies, 0.5), 1),

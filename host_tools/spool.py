@@ -44,6 +44,10 @@ class SpoolStore(SQLiteStore):
             self.db.executescript(OUTBOX_SCHEMA)
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
+            # the newest rec queued: nothing to publish while a bridge has sent up to it
+            self.queued_upto = self.db.execute(
+                "SELECT COALESCE(MAX(rec), 0) FROM outbox"
+            ).fetchone()[0]
         except sqlite3.Error as exc:
             raise FevergateError(
                 f"{self.path}: cannot use as a spool ({exc})", EXIT_FILE
@@ -64,6 +68,7 @@ class SpoolStore(SQLiteStore):
                             "INSERT INTO outbox (rec, frame, read_at) VALUES (?, ?, ?)",
                             (cursor.lastrowid, bytes(frame), now),
                         )
+                        self.queued_upto = cursor.lastrowid
         except sqlite3.Error as exc:
             raise FevergateError(f"{self.path}: cannot write ({exc})", EXIT_FILE) from None
         result.duplicates = result.good - result.inserted

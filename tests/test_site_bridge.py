@@ -4,9 +4,9 @@ in virtual time, the bridge publishes for real, an ingester stores into PostgreS
 
 import itertools
 import json
-import tempfile
 import threading
 import time
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
@@ -50,6 +50,7 @@ def bridge_factory(broker_url, holder, clock_from_world=True, **extra):
 
 
 def run_gate(spool, broker_url, minutes=3.0, seed=5, flash=None, **extra):
+    flash = flash or str(Path(spool.path).parent / "flash")
     holder = {}
     host = SimHost(
         spool, start_unix=START_UNIX, session_factory=bridge_factory(broker_url, holder, **extra)
@@ -63,7 +64,7 @@ def run_gate(spool, broker_url, minutes=3.0, seed=5, flash=None, **extra):
     host.attach = attach_world
     result = run_simulation(
         Scenario.poisson(seed, minutes, 8), runtime="cpython", seed=seed, host=host,
-        device_id=DEVICE, flash=flash or tempfile.mkdtemp(prefix="fevergate-flash-"),
+        device_id=DEVICE, flash=flash,
     )  # fmt: skip
     return result, holder["core"]
 

@@ -23,7 +23,7 @@ def test_every_record_of_every_gate_is_in_postgresql_exactly_once(site_run):
     code, summary, err = site_run
     assert code == 0, err
     assert summary["gates"] == 2 and summary["own_broker"] and summary["own_database"]
-    assert summary["records_sent"] > 200
+    assert summary["records_sent"] > 100
     assert summary["records_in_db"] == summary["records_sent"]
     assert summary["records_missing"] == 0 and summary["duplicates_in_db"] == 0
     assert summary["people_in_db"] == summary["people_countable"] > 50
@@ -32,7 +32,8 @@ def test_every_record_of_every_gate_is_in_postgresql_exactly_once(site_run):
 
 def test_the_faults_happened(site_run):
     _code, summary, _err = site_run
-    assert summary["broker_restarts"] == 1
+    assert summary["broker_restarts"] == summary["broker_restarts_while_gates_ran"] == 1
+    assert 0 < summary["broker_restarted_at_passages_in_db"][0] < summary["people_in_db"]
     cut = [g["bridge"] for g in summary["per_gate"] if g["bridge"].get("network_cuts")]
     assert len(cut) == 1 and cut[0]["connects"] >= 2  # gate 0's bridge came back
     assert summary["latency_p99_ms"] is not None
