@@ -14,6 +14,10 @@ Sections, each beside its baseline in the same run:
 - screening: bench/screening.py, the gate's verdicts against the truth over a fixed set of
   hard-case scenarios (wrong verdicts outside the band, re-measure rates, body sensitivity and
   specificity with and without ambient compensation), and how fast is too fast per sensor.
+- site (bench/site_load.py; full runs, or `--only site`): 50 gates' 8-hour days through real
+  bridges, a real Mosquitto restarted 3 times and 2 `fevergate ingest` into a real
+  PostgreSQL, every record checked exactly once; beside the SQLite single-writer rate of the
+  same records.
 
 A section that cannot run prints its names as `name: unavailable (reason)`. Wall-clock figures
 are the best of a few repeats. Nothing here asserts a time: the targets are reported as met or
@@ -66,6 +70,12 @@ SCREENING_NAMES = (
 REQUIRED_NAMES = (
     TICK_NAMES + RECORD_NAMES + DECODE_NAMES + SIM_NAMES + JOURNAL_NAMES + SCREENING_NAMES
 )
+SITE_NAMES = (
+    "site_ingest_records_per_s",
+    "site_ingest_records_per_s_sqlite_single_writer",
+    "site_latency_p99_ms",
+)
+TARGET_SITE_S = 600  # issue 15: the load run in under 10 minutes
 
 
 class Report:
@@ -91,6 +101,9 @@ class Report:
         reason = " ".join(str(reason).split())[:200]
         for name in names:
             self.line(name, f"unavailable ({reason})")
+
+    def line_note(self, text):
+        print("# " + text, file=self.out, flush=True)
 
     def target(self, name, met, text):
         self.line("target_" + name, ("met" if met else "MISSED") + f" ({text})")
@@ -493,6 +506,50 @@ def bench_journal(report, passage_frame_bytes):
 # -- main ----------------------------------------------------------------------------------
 
 
+def bench_site(report, quick):
+    from bench.site_load import run_load
+
+    if quick:
+        figures = run_load(gates=3, hours=0.25, rate=10, restarts=1, log=report.line_note)
+    else:
+        figures = run_load(gates=50, hours=8, rate=10, restarts=3, log=report.line_note)
+    rate = figures["site_ingest_records_per_s"]
+    single = figures["sqlite_single_writer_records_per_s"]
+    report.line(
+        "site_load",
+        f"{figures['gates']} gates, {figures['passages_in_db']} passages, "
+        f"{figures['records_in_db']} of {figures['records_expected']} records in PostgreSQL, "
+        f"{figures['duplicates_in_db']} duplicates, {figures['records_missing']} missing, "
+        f"{figures['broker_restarts']} broker restarts",
+    )
+    report.figure("site_load_wall_s", figures["wall_s"], "s", "{:.1f}")
+    end_to_end = "bridges + broker + ingesters + PostgreSQL, end to end"
+    report.figure("site_ingest_records_per_s", rate, "records/s", "{:,.0f}", note=end_to_end)
+    one_writer = "the same streams decoded and stored by one SQLite writer"
+    report.figure(
+        "site_ingest_records_per_s_sqlite_single_writer", single, "records/s", "{:,.0f}",
+        note=one_writer,
+    )  # fmt: skip
+    report.figure("site_vs_sqlite_single_writer", rate / single, "x")
+    p99 = figures["site_latency_p99_ms"]
+    if p99 is None:
+        report.line("site_latency_p99_ms", "unavailable (no latency from the ingesters)")
+    else:
+        note = "frame read by the bridge to row committed, under full load"
+        report.figure("site_latency_p99_ms", p99, "ms", "{:.0f}", note=note)
+    exact = (
+        figures["records_in_db"] == figures["records_expected"]
+        and not figures["duplicates_in_db"]
+        and not figures["records_missing"]
+    )
+    report.target(
+        "site_load",
+        exact and figures["wall_s"] < TARGET_SITE_S and not quick,
+        f"every record exactly once: {exact}; {figures['wall_s']:.0f} s, target under "
+        f"{TARGET_SITE_S} s" + ("; quick run: small sizes" if quick else ""),
+    )
+
+
 def section(report, names, fn, *args):
     try:
         return fn(report, *args)
@@ -508,12 +565,14 @@ def main(argv=None):
     )
     parser.add_argument(
         "--only",
-        choices=("tick", "records", "decode", "sim", "journal", "screening"),
+        choices=("tick", "records", "decode", "sim", "journal", "screening", "site"),
         action="append",
         help="run only these sections (repeatable)",
     )
     args = parser.parse_args(argv)
     only = set(args.only or ("tick", "records", "decode", "sim", "journal", "screening"))
+    if not args.only and not args.quick:
+        only.add("site")  # minutes: in full runs, or asked for with --only site
     report = Report()
     started = time.perf_counter()
     report.line(
@@ -538,5 +597,7 @@ def main(argv=None):
         from bench import screening
 
         section(report, screening.NAMES, screening.bench_screening, args.quick)
+    if "site" in only:
+        section(report, SITE_NAMES, bench_site, args.quick)
     report.line("bench_wall_s", f"{time.perf_counter() - started:.1f}", "s")
     return 0

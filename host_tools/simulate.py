@@ -411,6 +411,7 @@ def _do_site(state, args):
 
     if args.runtime == "micropython" and args.gates > 1:
         args.runtime = "cpython"  # each gate its own device id: the in-process firmware
+        state.err.write("fevergate simulate: several gates run the firmware under CPython\n")
     if args.gates < 1 or args.ingesters < 1:
         state.err.write("fevergate simulate: --gates and --ingesters must be at least 1\n")
         return 2
