@@ -132,3 +132,23 @@ def test_an_unreachable_database_is_one_clean_error(pg_server):
         open_store(f"postgresql://postgres:secret@127.0.0.1:{free_port()}/x")
     assert "cannot use as a database" in info.value.message
     assert "secret" not in info.value.message
+
+
+def test_the_sync_session_downloads_a_gate_into_postgresql(pg_url):
+    """`sync --store postgresql://...`: the same session as on SQLite (here the simulated
+    laptop of `simulate --store`), the journal downloaded and acknowledged, live records
+    after, into the site's database."""
+    import json
+
+    out = io.StringIO()
+    argv = ["simulate", "--runtime", "cpython", "--minutes", "3", "--rate", "8",
+            "--store", pg_url, "--json"]  # fmt: skip
+    assert main(argv, State(out=out, err=io.StringIO())) == 0
+    summary = json.loads(out.getvalue())
+    assert summary["sync"]["error"] == ""
+    assert summary["people_in_store"] == summary["people_counted"] > 5
+    assert summary["records_in_store"] >= summary["records_sent_by_seq"]
+    with open_store(pg_url) as store:
+        device = summary["device_id"]
+        assert store.sync_state(device) is not None
+        assert all(store.gaps(device, boot) == [] for boot in store.boots(device))
