@@ -336,7 +336,7 @@ class BridgeCore:
         if self.session.state != LIVE or now < self._next_ack_at:
             return b""
         self._next_ack_at = now + self.ack_interval_s
-        point = self.spool.ack_point(self.device_id)
+        point = self.spool.ack_point(self.device_id, self.session._is_absent)
         if point is None or point == self._acked_point:
             return b""
         if point == self._asked_point and now - self._asked_at < 3 * self.ack_interval_s:

@@ -90,10 +90,12 @@ class SpoolStore(SQLiteStore):
         if recs:
             self._write("DELETE FROM outbox WHERE rec = ?", [(rec,) for rec in recs])
 
-    def ack_point(self, device_id: int) -> tuple[int, int] | None:
+    def ack_point(self, device_id: int, absent=None) -> tuple[int, int] | None:
         """(boot, seq) the gate may be told is safe: in the newest boot, the last record
-        before the first one still waiting for the broker and before the first gap, with
-        nothing of an older boot still waiting. None when there is nothing to acknowledge."""
+        before the first one still waiting for the broker and before the first open gap, with
+        nothing of an older boot still waiting. None when there is nothing to acknowledge.
+        `absent(boot, (first, last))` says a gap is not in the gate's journal at all (the
+        sync session saw the journal skip it): such a gap does not hold the ACK back."""
         boots = self.boots(device_id)
         if not boots:
             return None
@@ -110,7 +112,7 @@ class SpoolStore(SQLiteStore):
             "WHERE r.device_id = ? AND r.boot = ?",
             (device_id, boot),
         )[0][0]
-        gaps = self.gaps(device_id, boot)
+        gaps = [g for g in self.gaps(device_id, boot) if absent is None or not absent(boot, g)]
         if gaps:
             before = (gaps[0][0] - 1) & 0xFFFF
             if gaps[0][0] == 0:
