@@ -78,6 +78,7 @@ bench: $(STAMP) $(MOSQUITTO)
 demo: $(STAMP)
 	$(BIN)/fevergate simulate --demo --minutes 3 --rate 20 --seed 2020
 
+SITE_CONFIG ?= config/site_config.py
 BOARD_FILES := $(filter-out sim_gate mcu_board,$(KNOWN_BOARDS))
 FIRMWARE_MPY := $(patsubst %.py,$(MPY_OUT)/%.mpy,$(filter-out main.py,$(notdir $(FIRMWARE))))
 
@@ -86,12 +87,10 @@ deploy:
 		*) echo "make deploy: unknown BOARD '$(BOARD)'; known boards: $(BOARD_FILES)"; exit 2;; esac
 	@test -n "$(PORT)" || { echo "make deploy: give PORT=/dev/ttyACM0 (or another serial port)"; exit 2; }
 	$(MAKE) --no-print-directory mpy
-	$(BIN)/mpremote connect $(PORT) exec "import os; 'lib' in os.listdir('/') or os.mkdir('/lib')" \
-		+ fs cp $(FIRMWARE_MPY) $(MPY_OUT)/mcu_board.mpy :lib/ \
-		+ fs cp $(MPY_OUT)/$(BOARD).mpy :lib/gate_board.mpy \
-		+ fs cp firmware/main.py :main.py \
-		+ fs cp config/site_config.py :site_config.py
-	@echo "deployed $(BOARD) to $(PORT) with config/site_config.py; reset the board to start the gate"
+	$(BIN)/python -m host_tools.deploy $(PORT) $(addsuffix =lib/,$(FIRMWARE_MPY)) \
+		$(MPY_OUT)/mcu_board.mpy=lib/ $(MPY_OUT)/$(BOARD).mpy=lib/gate_board.mpy \
+		firmware/main.py=main.py $(SITE_CONFIG)=site_config.py
+	@echo "deployed $(BOARD) to $(PORT) with $(SITE_CONFIG); reset the board to start the gate"
 
 clean:
 	rm -rf build .pytest_cache .hypothesis .ruff_cache .mypy_cache $(PICO_RIG)/node_modules

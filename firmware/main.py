@@ -5,7 +5,8 @@ simulator calls run(board) with its own board. The pump is off before anything e
 and the watchdog is armed before anything can hang (a journal scan, a sensor on a hung bus);
 then the site's defaults (site_config.py, if deployed) are applied, the flash state is opened
 (storage.py: boot count, how the last session ended, persisted settings over the site's, the
-record journal) when the board has a filesystem (`board.FS_ROOT`), and the gate runs.
+record journal) when the board has a filesystem (`board.FS_ROOT`), and the gate runs. A Ctrl-C
+on the REPL (make deploy stopping a running gate) ends the session cleanly before the REPL.
 """
 
 import micropython
@@ -58,7 +59,14 @@ def run(board=None, config=None, boot_count=0):
         config = apply_site_config(Config())
     wdt = board.watchdog(WATCHDOG_MS)
     storage = open_storage(board, None if wdt is None else wdt.feed)
-    Gate(board, config, boot_count, storage=storage, watchdog=wdt).run()
+    gate = Gate(board, config, boot_count, storage=storage, watchdog=wdt)
+    try:
+        gate.run()
+    except KeyboardInterrupt:
+        # Ctrl-C on the REPL (make deploy's mpremote, a technician): end the session cleanly,
+        # counters committed and journal closed, so the next boot is no power cut
+        gate.shutdown()
+        raise
 
 
 if __name__ == "__main__":

@@ -25,9 +25,9 @@ def test_deploy_refuses_a_board_it_does_not_know():
 
 def test_deploy_copies_firmware_board_file_and_site_config():
     plan = make("-n", "deploy", "PORT=/dev/ttyACM0", "BOARD=rp2_pico").stdout
-    assert "rp2_pico.mpy :lib/gate_board.mpy" in plan
-    assert "gate.mpy" in plan and "main.py :main.py" in plan
-    assert "config/site_config.py :site_config.py" in plan
+    assert "rp2_pico.mpy=lib/gate_board.mpy" in plan
+    assert "gate.mpy=lib/" in plan and "main.py=main.py" in plan
+    assert "config/site_config.py=site_config.py" in plan
 
 
 def test_the_shipped_site_config_is_accepted_by_the_firmware():

@@ -9,17 +9,18 @@ that flash file (`pico`) and the fixture always stops it, pass or fail.
 """
 
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT / "tools" / "pico") not in sys.path:
-    sys.path.insert(0, str(ROOT / "tools" / "pico"))
+for folder in (ROOT / "tools" / "pico", ROOT / "tests" / "pico"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
 import pico_rig  # noqa: E402
+from pico_tier import deploy_or_fail  # noqa: E402
 
 UNAVAILABLE = pico_rig.unavailable()
 HERE = Path(__file__).resolve().parent
@@ -37,23 +38,6 @@ def pytest_collection_modifyitems(config, items):
 def pytest_terminal_summary(terminalreporter):
     if UNAVAILABLE is not None:
         terminalreporter.write_line(UNAVAILABLE)
-
-
-def make_deploy(port, board="rp2_pico", timeout_s=300):
-    """The project's own `make deploy PORT=... BOARD=...` (mpremote), as a technician runs it."""
-    return subprocess.run(
-        ["make", "--no-print-directory", "deploy", f"PORT={port}", f"BOARD={board}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-    )
-
-
-def deploy_or_fail(port, **kw):
-    result = make_deploy(port, **kw)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
 
 
 @pytest.fixture(scope="session")

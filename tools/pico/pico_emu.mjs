@@ -229,6 +229,28 @@ function attachUART(uart, onTx) {
   uart.interruptStatus &= ~TXINTR;
 }
 
+// ---------- flash unique ID ----------
+// rp2040js has no flash unique ID (machine.unique_id() would read zeros, which no real board
+// does): the SSI answers the RUID command (0x4B, 4 dummy bytes, then 8 ID bytes) with --uid
+// (16 hex digits), as pico-sdk's flash_get_unique_id reads it at boot.
+const UID = Buffer.from((args.uid && args.uid !== true ? args.uid : 'e6614104032f4e2c').padStart(16, '0').slice(-16), 'hex');
+function attachUniqueId(ssi) {
+  let idx = -1;
+  const origWrite = ssi.writeUint32.bind(ssi), origRead = ssi.readUint32.bind(ssi);
+  ssi.writeUint32 = (offset, value) => {
+    if (offset === 0x60) { if (idx < 0) { if ((value & 0xff) === 0x4b) idx = 0; } else idx++; }
+    origWrite(offset, value);
+  };
+  ssi.readUint32 = (offset) => {
+    if (offset === 0x60 && idx >= 0) {
+      const v = idx >= 5 && idx < 13 ? UID[idx - 5] : 0;
+      if (idx >= 12) idx = -1;
+      return v;
+    }
+    return origRead(offset);
+  };
+}
+
 // ---------- VREG_AND_CHIP_RESET (reset cause for machine.reset_cause()) ----------
 class ChipReset extends BasePeripheral {
   readUint32(offset) {
@@ -469,6 +491,7 @@ function boot() {
     } else saveFlash(); // a new flash file holds the image's filesystem region
   }
   mcu.peripherals[0x40064] = new ChipReset(mcu, 'VREG_AND_CHIP_RESET');
+  attachUniqueId(mcu.peripherals[0x18000]);
   mcu.onBreak = (code) => {
     const r = mcu.core.registers;
     if (code === BK_ERASE) {
