@@ -29,7 +29,7 @@ def status(port):
     for line in result.stdout.splitlines():
         key, sep, value = line.partition(" = ")
         if sep:
-            values[key.strip()] = int(value.split()[0])
+            values[key.strip()] = int(value.split()[0], 0)
     return values
 
 
