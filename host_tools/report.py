@@ -176,14 +176,14 @@ def _c(cc: float) -> str:
     return f"{cc / 100:.2f} C"
 
 
-def format_text(reports: list[GateDay], store_path: str) -> str:
+def format_text(reports: list[GateDay], store_path: str, tz_name: str = "UTC") -> str:
     lines = []
     for r in reports:
         lines += [
-            f"fevergate report: {r.day.isoformat()} (UTC), gate 0x{r.device_id:08X}, "
+            f"fevergate report: {r.day.isoformat()} ({tz_name}), gate 0x{r.device_id:08X}, "
             f"store {store_path}",
             f"people in     {r.people_in}   (out {r.people_out})",
-            "hour (UTC)   in  out",
+            f"hour ({tz_name})   in  out",
         ]
         peak = max(r.people_in_by_hour) or 1
         for hour in range(24):
@@ -409,7 +409,7 @@ def do_report(state, args) -> int:
     if args.site_view:
         state.out.write(format_site(reports, tz_name, store.name))
     else:
-        state.out.write(format_text(reports, store.name))
+        state.out.write(format_text(reports, store.name, tz_name))
     if args.png:
         try:
             render_png(reports, args.png)

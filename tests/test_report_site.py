@@ -43,6 +43,16 @@ def test_the_site_view_lists_every_gate_and_the_total(pg_url):
     assert "busiest hour  00:00 (Europe/Paris), 12 people in" in text
 
 
+def test_a_gate_report_says_its_timezone(tmp_path):
+    path = str(tmp_path / "g.db")
+    ingest_bytes(path, gate_day(0x53470001, 3))
+    out = io.StringIO()
+    argv = ["report", "--store", path, "--tz", "Europe/Paris"]
+    assert main(argv, State(out=out, err=io.StringIO())) == 0
+    assert "2026-02-14 (Europe/Paris), gate 0x53470001" in out.getvalue()
+    assert "hour (Europe/Paris)" in out.getvalue()
+
+
 def test_the_day_follows_the_timezone(tmp_path):
     path = str(tmp_path / "g.db")
     ingest_bytes(path, gate_day(0x53470001, 4))
