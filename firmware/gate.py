@@ -51,6 +51,8 @@ _AMBIENT_FAILS_FORGET = const(6)  # Ta reads failed in a row before the correcti
 FLUSH_RECORDS = const(16)
 FLUSH_MS = const(5000)
 COMMIT_MS = const(10000)
+FLASH_FLUSH = const(1)  # flash_due(): a journal flush is due
+FLASH_COMMIT = const(2)  # a counter commit is due
 # persist.COUNTERS indices
 _IN_TODAY = const(2)
 _IN_TOTAL = const(3)
@@ -161,7 +163,12 @@ class Gate:
         cs = self._ms_rem // 10
         if cs:
             self._ms_rem -= cs * 10
-            self.uptime_cs = (self.uptime_cs + cs) & _T_CS_MASK
+            # wraps at 2**30 without forming uptime_cs + cs (a long int past 2**30 - 1)
+            room = _T_CS_MASK - cs
+            if self.uptime_cs > room:
+                self.uptime_cs -= room + 1
+            else:
+                self.uptime_cs += cs
             self._s_rem_cs += cs
             if self._s_rem_cs >= 100:
                 s = self._s_rem_cs // 100
@@ -274,9 +281,8 @@ class Gate:
 
     # -- flash: journal flushes and counter commits, outside the tick --
 
-    def flash_work(self, now):
-        """At most one bounded piece of the flash work due at `now`, journal flush first;
-        True if one was done."""
+    def flash_due(self, now):
+        """The flash work due at `now`: FLASH_FLUSH, FLASH_COMMIT or 0 (none)."""
         journal = self.journal
         if journal is not None and journal.pending:
             if (
@@ -284,13 +290,21 @@ class Gate:
                 or journal.half_full()
                 or ticks_diff(now, self._flush_due) >= 0
             ):
-                self.flush_journal(now)
-                return True
+                return FLASH_FLUSH
         if ticks_diff(now, self._commit_due) >= 0:
+            return FLASH_COMMIT
+        return 0
+
+    def flash_work(self, now):
+        """At most one bounded piece of the flash work due at `now`, journal flush first;
+        True if one was done."""
+        due = self.flash_due(now)
+        if due == FLASH_FLUSH:
+            self.flush_journal(now)
+        elif due == FLASH_COMMIT:
             self._commit_due = ticks_add(now, COMMIT_MS)
             self.commit_counters()
-            return True
-        return False
+        return due != 0
 
     def flush_journal(self, now):
         journal = self.journal

@@ -189,11 +189,16 @@ class CommandUART(FakeUART):
         self._rx = bytearray(rx_bytes)
         self._rx_n = 0
         self._rx_i = 0
+        self.rx_dropped = 0
 
     def send(self, frame):
+        """Queue `frame`; dropped (counted in rx_dropped) when nobody reads and it is full."""
         n = len(frame)
         if self._rx_i == self._rx_n:
             self._rx_i = self._rx_n = 0
+        if self._rx_n + n > len(self._rx):
+            self.rx_dropped += 1
+            return
         for i in range(n):
             self._rx[self._rx_n + i] = frame[i]
         self._rx_n += n

@@ -258,3 +258,12 @@ def test_idle_ticks_with_ambient_reads_allocate_nothing():
     finally:
         micropython.heap_unlock()
     assert board.i2c.ambient_reads - before == 3
+
+
+def test_uptime_centiseconds_wrap_without_a_sum_past_2_30():
+    # on a 32-bit port uptime_cs + cs past 2**30 - 1 is a long int: the wrap must not form it
+    board, gate = new_gate()
+    for start in ((1 << 30) - 1, (1 << 30) - 3, (1 << 30) - 100):
+        gate.uptime_cs = start
+        advance(board, gate, 50)
+        assert gate.uptime_cs == (start + 5) % (1 << 30)

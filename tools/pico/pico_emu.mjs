@@ -365,6 +365,7 @@ function timelineStep(it) {
   else if (kind === 'tobj') mlx.tobj_c = it[2];
   else if (kind === 'ambient') mlx.ta_c = it[2];
   else if (kind === 'mark') ev(`mark ${it[2]}`);
+  else if (kind === 'uart') queueUartRx(Buffer.from(it[2], 'hex')); // bytes into UART0 RX
 }
 function runScenario(list) {
   // list: [[delay_ms, body_c, dir], ...] delays relative to the previous walker's start
@@ -400,7 +401,7 @@ function handleCommand(line, reply) {
         break;
       }
       case 'uart-rx': queueUartRx(Buffer.from(p.slice(1).join(''), 'hex')); reply('ok'); break;
-      case 'timeline': { // timeline JSON [[t_ms, "pin", n, 0|1], [t_ms, "tobj", c], [t_ms, "ambient", c]]
+      case 'timeline': { // timeline JSON [[t_ms, "pin", n, 0|1], [t_ms, "tobj", c], [t_ms, "ambient", c], [t_ms, "uart", hex]]
         const items = JSON.parse(p.slice(1).join(' '));
         let last = 0;
         for (const it of items) { last = Math.max(last, it[0]); atWorldMs(it[0], () => timelineStep(it)); }
@@ -427,6 +428,11 @@ function handleCommand(line, reply) {
         const a = parseInt(p[1]), n = parseInt(p[2] || '64'); const out = [];
         for (let i = 0; i < n; i++) out.push(mcu.readUint8(a + i).toString(16).padStart(2, '0'));
         reply(out.join('')); break;
+      }
+      case 'realtime': {
+        REALTIME = p[1] !== '0';
+        rtWall0 = performance.now(); rtEmu0 = sim.clock.nanos;
+        reply('ok'); break;
       }
       case 'save': saveFlash(); reply('ok'); break;
       case 'reset': hardReset('RUN'); reply('ok'); break;
@@ -529,6 +535,7 @@ function boot() {
   };
   attachI2C(mcu.i2c[0]);
   const onTx0 = (b) => {
+    if (stats.firstTxChipNs === undefined) stats.firstTxChipNs = sim.clock.nanos;
     uartBytes++;
     if (uartOut) fs.writeSync(uartOut, Buffer.from([b]));
     if (uartClient) uartClient.write(Buffer.from([b]));
@@ -551,6 +558,7 @@ function boot() {
 }
 function hardReset(reason) {
   resetPending = false;
+  stats.firstTxChipNs = undefined;
   flashImage = new Uint8Array(mcu.flash);
   resetReason = reason;
   // WATCHDOG.REASON survives a watchdog reset (machine.reset_cause() reads it), not a RUN-pin one
@@ -573,7 +581,8 @@ let running = true;
 let profiler = null;
 // --realtime: never let emulated time run ahead of wall time (idle WFE/WFI waits are slept
 // through instead of skipped), and never catch up more than 100 ms after a busy stretch.
-const REALTIME = !!args.realtime;
+// (`realtime 0|1` on the control socket switches it while running)
+let REALTIME = !!args.realtime && args.realtime !== '0';
 let rtWall0 = performance.now(), rtEmu0 = 0;
 let gen = 0;
 function loop(g = gen) {
@@ -609,6 +618,9 @@ function loop(g = gen) {
 function statsNow() {
   const wall = (Date.now() - stats.wallStart) / 1000;
   return { emulated_s: +(nowNs() / 1e9).toFixed(3), wall_s: +wall.toFixed(3),
+    chip_ms: sim ? +(sim.clock.nanos / 1e6).toFixed(3) : 0, // since the chip's last reset
+    // the chip's first UART0 byte since its last reset (the gate's first tick sends its BOOT)
+    first_uart0_tx_chip_ms: stats.firstTxChipNs === undefined ? null : +(stats.firstTxChipNs / 1e6).toFixed(3),
     ratio_emulated_per_wall: +((nowNs() / 1e9) / wall).toFixed(4),
     cycles_per_wall_s: Math.round(stats.cycles / wall), executed_cycles: stats.execCycles, executed_instr: stats.instr,
     instr_per_wall_s: Math.round(stats.instr / wall), flash_erases: stats.erases,

@@ -350,6 +350,43 @@ class PicoEmulator:
         """Schedule [(t_ms, 'pin', n, 0|1) | (t_ms, 'tobj'|'ambient', c)] from now on."""
         return self.ctl("timeline " + json.dumps([list(i) for i in items]))
 
+    def run_script(self, source, on_line=None, timeout_s=600.0):
+        """Runs `source` on the board's REPL (mpremote's raw REPL, after a soft reset) and
+        returns what it printed; `on_line(line)` sees each output line as it comes (to drive
+        the emulator while the script runs). TransportError if the script raised."""
+        from mpremote.transport import TransportError
+        from mpremote.transport_serial import SerialTransport
+
+        out = []
+        line = bytearray()
+
+        def consume(data):
+            for byte in data:
+                if byte == 4:  # the raw REPL's end of output
+                    continue
+                if byte == 10:
+                    text = line.decode(errors="replace").rstrip("\r")
+                    out.append(text)
+                    line.clear()
+                    if on_line is not None:
+                        on_line(text)
+                else:
+                    line.append(byte)
+
+        transport = SerialTransport(str(self.tty), baudrate=115200)
+        try:
+            transport.enter_raw_repl(soft_reset=True)
+            transport.exec_raw_no_follow(source)
+            _, err = transport.follow(timeout_s, consume)
+            transport.exit_raw_repl()
+        finally:
+            transport.close()
+        if line:
+            consume(b"\n")
+        if err:
+            raise TransportError("script failed", err.decode(errors="replace"))
+        return out
+
     def uart_bytes(self):
         """Every byte UART0 sent since this folder's first start."""
         try:
