@@ -143,9 +143,9 @@ def drive(board, gate, ticks, start, timed=False, split=False, locked=False):
                 micropython.heap_unlock()
             else:
                 gate.tick(now)
-            if gate.flash_due(now):
+            if gate.work_due(now):
                 m0 = micropython.mem_current()
-                gate.flash_work(now)
+                gate.after_tick(now)
                 _FLASH_ALLOC[0] += micropython.mem_current() - m0
         else:
             gate.step(now)

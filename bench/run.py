@@ -205,10 +205,10 @@ def bench_tick(report, quick):
     )
     report.figure("tick_alloc_bytes_float_baseline", float_alloc / ticks, "bytes/tick")
     report.figure(
-        "tick_flash_work_alloc_bytes",
+        "tick_after_tick_alloc_bytes",
         alloc["gate_flash_alloc_bytes"] / ticks,
         "bytes/tick",
-        note="journal flushes and counter commits, after the tick (Gate.flash_work)",
+        note="journal flushes and counter commits, after the tick (Gate.after_tick)",
     )
     report.line(
         "tick_heap_lock",
@@ -590,11 +590,11 @@ def bench_pico(report):
     )
     report.figure("pico_boot_ms", got["boot_ms"], "ms", fmt="{:.0f}", note="power on to 1st tick")
     report.figure(
-        "pico_flash_work_us_max",
-        g["flash_work_max_us"][0],
+        "pico_after_tick_us_max",
+        g["after_tick_max_us"][0],
         "us",
         fmt="{}",
-        note=f"{g['flash_work_n'][0]} journal flushes / counter commits after the tick",
+        note=f"{g['after_tick_n'][0]} journal flushes / counter commits after the tick",
     )
     report.figure("pico_loop_late_ms_max", g["late_max_ms"][0], "ms", fmt="{}")
     people = g["people"]

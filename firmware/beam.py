@@ -173,6 +173,21 @@ class BeamCounter:
     # -- main loop ------------------------------------------------------------------------
     def poll(self, now):
         """Process edges and levels up to `now`; return one event code (EV_NONE if none)."""
+        if not self._n and not self.inside and not self._q_n:
+            # the common tick: no edge logged, nobody inside, both beams clear and settled
+            # (a beam blocked, stuck or not yet debounced takes the full path below)
+            raws = self._raw
+            lvl = self._lvl
+            pins = self._pins
+            blocked = self._blocked
+            if (
+                not raws[0]
+                and not lvl[0]
+                and pins[0].value() != blocked
+                and (self._nb == 1 or (not raws[1] and not lvl[1] and pins[1].value() != blocked))
+            ):
+                self.occupied = False
+                return EV_NONE
         seen = 0
         state = self._disable()
         for i in range(self._n):

@@ -31,6 +31,7 @@ from micropython import const
 import protocol
 from beam import EV_ENTER, EV_PASS, EV_STUCK, EV_UNSTUCK, EV_VACATED
 from buzzer import CHIRP, FAULT, FEVER, REMEASURE, Buzzer
+from measure import ST_IDLE as _ST_IDLE
 from measure import Measurement
 from pump import PumpGuard
 from ticks import ticks_diff
@@ -124,8 +125,10 @@ class Control:
             writer.fault(
                 _FAULT_PUMP_MAX_RUN, 1 if self.resting else 0, self.config.pump_max_run_ms // 1000
             )
-        self.want_sample = self.measure.want(now)
-        self.buzzer = self.beeper.update(now)
+        measure = self.measure
+        self.want_sample = measure.state != _ST_IDLE and measure.want(now)
+        beeper = self.beeper
+        self.buzzer = beeper.update(now) if beeper.pattern else 0
 
     def sample(self, now, temp_cc):
         """The skin reading asked for by want_sample (hundredths of a degree C)."""

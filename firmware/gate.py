@@ -13,7 +13,7 @@ measurement's ambient correction (measure.py).
 
 With a `storage.Storage` (main.py opens it before the Gate), the boot count and settings come
 from flash and every record is also appended to the flash journal's RAM buffer. The flash
-work is `flash_work(now)`, which `run()` calls after the tick, outside it: at most one piece a
+work is in `after_tick(now)`, which `run()` calls after the tick, outside it: at most one piece a
 loop, each bounded, only when due: a journal flush (one write and sync of at most the
 journal's RAM buffer) every FLUSH_RECORDS records, FLUSH_MS or half a buffer, else a commit of
 the persisted counters (people today and in total, out, fevers, re-measures) every COMMIT_MS
@@ -21,7 +21,9 @@ when they changed. A flush allocates nothing on MicroPython unless it rotates th
 (opening a file); a commit allocates a few hundred bytes (paths, file objects, rename), every
 COMMIT_MS at most. A flash erase still stalls the chip while it runs (45 ms a 4 KiB sector):
 the tick after it runs late, with the true time, and the beam edges keep theirs (hard IRQs).
-`step(now)` is `tick` and `flash_work` together (tests, the simulator's lock-step).
+`after_tick` also samples gc.mem_free() every MEM_FREE_MS for the STATUS records (it walks the
+whole heap: about 8 ms on a Pico, too slow for a tick).
+`step(now)` is `tick` and `after_tick` together (tests, the simulator's lock-step).
 A boot after a session that never shut down says RESET_POWER_CUT in its
 BOOT record; records the journal had to delete before they were downloaded are reported as
 FAULT_JOURNAL_LOSS, a storage failure as FAULT_STORAGE. A backlog download (backlog.py) uses
@@ -51,8 +53,10 @@ _AMBIENT_FAILS_FORGET = const(6)  # Ta reads failed in a row before the correcti
 FLUSH_RECORDS = const(16)
 FLUSH_MS = const(5000)
 COMMIT_MS = const(10000)
-FLASH_FLUSH = const(1)  # flash_due(): a journal flush is due
-FLASH_COMMIT = const(2)  # a counter commit is due
+WORK_FLUSH = const(1)  # work_due(): a journal flush is due
+WORK_COMMIT = const(2)  # a counter commit is due
+WORK_MEM_FREE = const(3)  # a gc.mem_free() sample is due (it walks the heap: ~8 ms on a Pico)
+MEM_FREE_MS = const(5000)
 # persist.COUNTERS indices
 _IN_TODAY = const(2)
 _IN_TOTAL = const(3)
@@ -132,6 +136,8 @@ class Gate:
         self._tx_budget = board.UART_BAUD * cfg.tick_ms // 10_000
         self._pump = 0
         self._buzzer = 0
+        self._tank = board.tank_ok
+        self._tank_level = board.TANK_OK
         board.pump.off()
         board.buzzer.off()
         self._next_status = ticks_add(now, cfg.status_interval_ms)
@@ -149,6 +155,8 @@ class Gate:
         self._ambient_fails = 0
         self._ambient_due = now
         self._read_ambient(now)  # Ta for the ambient correction from the first walker on
+        self.mem_free = board.mem_free()  # sampled after the tick (after_tick), sent in STATUS
+        self._mem_due = ticks_add(now, MEM_FREE_MS)
 
     def _read_settle_ms(self):
         try:
@@ -158,11 +166,14 @@ class Gate:
             return _SETTLE_UNKNOWN_MS
 
     def _advance_uptime(self, now):
-        self._ms_rem += ticks_diff(now, self._last)
+        ms = self._ms_rem + ticks_diff(now, self._last)
         self._last = now
-        cs = self._ms_rem // 10
+        if ms < 10:
+            self._ms_rem = ms
+            return
+        cs = ms // 10
+        self._ms_rem = ms - cs * 10
         if cs:
-            self._ms_rem -= cs * 10
             # wraps at 2**30 without forming uptime_cs + cs (a long int past 2**30 - 1)
             room = _T_CS_MASK - cs
             if self.uptime_cs > room:
@@ -177,8 +188,8 @@ class Gate:
         self.writer.t_cs = self.uptime_cs
 
     def _tank_ok(self):
-        tank = self.board.tank_ok
-        return tank is None or tank.value() == self.board.TANK_OK
+        tank = self._tank
+        return tank is None or tank.value() == self._tank_level
 
     def _sample(self, now):
         control = self.control
@@ -248,15 +259,14 @@ class Gate:
             c.fevers,
             c.remeasures,
             self.uptime_s,
-            self.board.mem_free(),
+            self.mem_free,
             c.sensor_errors,
         )
 
     def step(self, now):
-        """One control tick at ticks_ms `now`, then the flash work due (at most one piece)."""
+        """One control tick at ticks_ms `now`, then the work due after it (at most one piece)."""
         self.tick(now)
-        if self.storage is not None:
-            self.flash_work(now)
+        self.after_tick(now)
 
     def tick(self, now):
         """One control tick at ticks_ms `now`: no flash I/O, no allocation."""
@@ -264,7 +274,9 @@ class Gate:
         beam = self.beam
         event = beam.poll(now)
         control = self.control
-        control.tick(now, event, beam.occupied, beam.direction, self._tank_ok(), beam.event_ms)
+        tank = self._tank
+        tank_ok = tank is None or tank.value() == self._tank_level
+        control.tick(now, event, beam.occupied, beam.direction, tank_ok, beam.event_ms)
         if control.want_sample:
             self._sample(now)
         elif ticks_diff(now, self._ambient_due) >= 0:
@@ -281,29 +293,35 @@ class Gate:
 
     # -- flash: journal flushes and counter commits, outside the tick --
 
-    def flash_due(self, now):
-        """The flash work due at `now`: FLASH_FLUSH, FLASH_COMMIT or 0 (none)."""
+    def work_due(self, now):
+        """The work due after the tick at `now`: WORK_FLUSH, WORK_COMMIT, WORK_MEM_FREE or 0."""
         journal = self.journal
+        storage_due = self.storage is not None
         if journal is not None and journal.pending:
             if (
                 journal.pending >= FLUSH_RECORDS
                 or journal.half_full()
                 or ticks_diff(now, self._flush_due) >= 0
             ):
-                return FLASH_FLUSH
-        if ticks_diff(now, self._commit_due) >= 0:
-            return FLASH_COMMIT
+                return WORK_FLUSH
+        if storage_due and ticks_diff(now, self._commit_due) >= 0:
+            return WORK_COMMIT
+        if ticks_diff(now, self._mem_due) >= 0:
+            return WORK_MEM_FREE
         return 0
 
-    def flash_work(self, now):
+    def after_tick(self, now):
         """At most one bounded piece of the flash work due at `now`, journal flush first;
         True if one was done."""
-        due = self.flash_due(now)
-        if due == FLASH_FLUSH:
+        due = self.work_due(now)
+        if due == WORK_FLUSH:
             self.flush_journal(now)
-        elif due == FLASH_COMMIT:
+        elif due == WORK_COMMIT:
             self._commit_due = ticks_add(now, COMMIT_MS)
             self.commit_counters()
+        elif due == WORK_MEM_FREE:
+            self._mem_due = ticks_add(now, MEM_FREE_MS)
+            self.mem_free = self.board.mem_free()
         return due != 0
 
     def flush_journal(self, now):
@@ -385,7 +403,6 @@ class Gate:
         board = self.board
         period = self.config.tick_ms
         wdt = self._wdt if self._wdt is not None else board.watchdog(WATCHDOG_MS)
-        storage = self.storage
         ticks_ms = board.ticks_ms
         due = ticks_ms()
         try:
@@ -394,8 +411,7 @@ class Gate:
                 self.tick(now)
                 if wdt is not None:
                     wdt.feed()
-                if storage is not None:
-                    self.flash_work(now)
+                self.after_tick(now)
                 due = ticks_add(due, period)
                 wait = ticks_diff(due, ticks_ms())
                 if wait > 0:

@@ -45,6 +45,16 @@ class PumpGuard:
 
     def update(self, now, occupied, tank_ok, faulted):
         """Decide the pump output at `now`; returns it (0/1), also in `.on`."""
+        if not (
+            occupied
+            or self._holding
+            or self.resting
+            or self.on
+            or self.priming
+            or self.prime_resting
+        ):
+            self.tank_empty = not tank_ok  # idle: nothing to time, the pump stays off
+            return 0
         cfg = self._config
         self.tank_empty = not tank_ok
         if occupied:

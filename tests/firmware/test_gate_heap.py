@@ -66,7 +66,7 @@ def run_locked(start_ms=0, uptime_s=0, ticks=TICKS):
             gate.tick(board.now)
         finally:
             _unlock()
-        gate.flash_work(board.now)  # outside the tick, as Gate.run() does
+        gate.after_tick(board.now)  # outside the tick, as Gate.run() does
     c = gate.control
     assert c.people_in + c.people_out - people == ticks // 200
     assert gate.commands.received - received == ticks // 200

@@ -58,14 +58,14 @@ if KIND == "gate":
     g.uptime_s = UPTIME_S
     g.uptime_cs = UPTIME_CS
     tick = g.tick
-    flash_work = g.flash_work
+    after_tick = g.after_tick
     period = g.config.tick_ms
 else:
     from float_gate import FloatGate
 
     g = FloatGate(board)
     tick = g.step
-    flash_work = None
+    after_tick = None
     period = 10
 print("R build_us", ticks_diff(ticks_us(), t_boot))
 CHUNK = 100
@@ -103,10 +103,10 @@ for i in range(TICKS):
         tick(now)
         dts[i] = ticks_diff(ticks_us(), s)
     wdt.feed()
-    if flash_work is not None and g.flash_due(now):
+    if after_tick is not None and g.work_due(now):
         a = mem_alloc()
         s = ticks_us()
-        flash_work(now)
+        after_tick(now)
         d = ticks_diff(ticks_us(), s)
         flash_alloc += mem_alloc() - a
         flash_n += 1
@@ -130,13 +130,15 @@ for i in range(TICKS):
 print("R ticks", TICKS)
 print("R heap_lock_errors", errors)
 print("R late_max_ms", late_max)
-print("R flash_work_n", flash_n)
-print("R flash_work_max_us", flash_max)
+print("R after_tick_n", flash_n)
+print("R after_tick_max_us", flash_max)
 if not LOCK:
     srt = sorted(dts)
     print("R median_us", srt[TICKS // 2])
     print("R p99_us", srt[min(TICKS - 1, TICKS * 99 // 100)])
     print("R max_us", srt[-1])
+    slow = sorted(range(TICKS), key=lambda k: -dts[k])[:6]
+    print("R slowest", " ".join(str(k) + " " + str(dts[k]) for k in slow))
     print("R alloc_bytes", grown)
     print("R alloc_ticks", grown_ticks)
     print("R collections", collections)
