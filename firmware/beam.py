@@ -46,7 +46,8 @@ EV_VACATED = const(5)  # people inside released without a passage (vacate timeou
 
 _LOG = const(32)  # edge log slots between two polls
 _QUEUE = const(8)  # events waiting for poll
-_INSIDE = const(4)  # people in the channel at once
+INSIDE_MAX = const(4)  # people in the channel at once (Control keeps as many)
+_INSIDE = const(INSIDE_MAX)
 _A = const(0)
 _MIN_CROSS_MS = const(100)  # faster than a sprint over the ~1 m between the beams
 

@@ -29,14 +29,13 @@ from array import array
 from micropython import const
 
 import protocol
-from beam import EV_ENTER, EV_PASS, EV_STUCK, EV_UNSTUCK, EV_VACATED
+from beam import EV_ENTER, EV_PASS, EV_STUCK, EV_UNSTUCK, EV_VACATED, INSIDE_MAX
 from buzzer import CHIRP, FAULT, FEVER, REMEASURE, Buzzer
 from measure import ST_IDLE as _ST_IDLE
 from measure import Measurement
 from pump import PumpGuard
 from ticks import ticks_diff
 
-_CAP = const(4)  # people inside at once (as BeamCounter)
 _PENDING = const(255)  # verdict not decided yet
 _TEMP_MIN_CC = const(-32768)  # the records carry temp_cc as int16
 _TEMP_MAX_CC = const(32767)
@@ -69,9 +68,9 @@ class Control:
         self.measure = Measurement(config)
         self.guard = PumpGuard(config)
         self.beeper = Buzzer(config)
-        self._entered = array("i", [0] * _CAP)
-        self._verdict = bytearray(_CAP)
-        self._temp = array("i", [0] * _CAP)
+        self._entered = array("i", [0] * INSIDE_MAX)
+        self._verdict = bytearray(INSIDE_MAX)
+        self._temp = array("i", [0] * INSIDE_MAX)
         self.inside = 0
         self._measuring = False
         self.want_sample = False
@@ -185,7 +184,7 @@ class Control:
     def _enter(self, now, event_ms):
         if self._measuring:
             self._decide(now, event_ms)
-        if self.inside >= _CAP:
+        if self.inside >= INSIDE_MAX:
             self._remove_oldest()
             self.lost += 1
         i = self.inside

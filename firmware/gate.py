@@ -43,7 +43,7 @@ from mlx90614 import MLX90614, SensorError
 from records import RecordWriter
 from ticks import ticks_add, ticks_diff
 
-_T_CS_MASK = const(0x3FFFFFFF)  # protocol.T_CS_WRAP - 1, a literal: a small int on 32-bit ports
+_T_CS_MASK = protocol.T_CS_MASK  # a small int on 32-bit ports (T_CS_WRAP is not)
 _SETTLE_UNKNOWN_MS = const(650)  # the slowest factory setting (medical DCI) if 0x25 is unreadable
 _FAILS_BEFORE_RECOVERY = const(3)
 _RECOVERY_BACKOFF_MAX_MS = const(8000)

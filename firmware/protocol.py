@@ -24,7 +24,8 @@ HEADER_FORMAT = "<BHI"
 HEADER_SIZE = const(7)
 CRC_SIZE = const(2)
 SEQ_MODULO = const(1 << 16)
-T_CS_WRAP = const(1 << 30)  # the firmware wraps uptime centiseconds here (124 days)
+T_CS_MASK = const(0x3FFFFFFF)  # t_cs = uptime centiseconds & T_CS_MASK (a small int on 32-bit)
+T_CS_WRAP = const(T_CS_MASK + 1)  # the firmware wraps uptime centiseconds here (124 days)
 
 # -- record types (1..9 used or reserved here; 10..31 left free for later issues) --
 BOOT = const(1)

@@ -164,6 +164,32 @@ def test_unknown_command_is_refused_and_changes_nothing():
     assert rig.writer.configs == [] and rig.writer.statuses == 0
 
 
+def _protocol_command_codes():
+    return [getattr(p, name) for name in dir(p) if name.startswith("CMD_")]
+
+
+def test_every_command_code_of_the_protocol_has_its_own_handler():
+    table = getattr(commands, "COMMANDS", {})
+    codes = _protocol_command_codes()
+    assert sorted(table) == sorted(codes)
+    handlers = [table[code][0] for code in codes]
+    for handler in handlers:
+        assert handlers.count(handler) == 1  # no code shares (falls through to) another's
+
+
+def test_every_code_without_a_handler_is_refused_as_unknown_whatever_the_pin():
+    rig = Rig()
+    known = _protocol_command_codes()
+    for code in range(256):
+        if code in known:
+            continue
+        for pin in (PIN, WRONG):
+            reply = rig.send(code, pin, FEVER_KEY, p.FILTER_FIR_MIN)
+            assert reply == refused(code, p.REASON_UNKNOWN_COMMAND), (code, reply)
+    assert rig.writer.configs == [] and rig.sensor.writes == []
+    assert rig.cmds.bad_pins_total == 0 and not rig.cmds.locked
+
+
 def test_bad_frames_are_counted():
     rig = Rig()
     rig.uart.feed(b"\x02\x01\x00\x02\x01\x00")
