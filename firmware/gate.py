@@ -3,7 +3,8 @@
 `Gate(board)` builds everything from the board object (see docs/ARCHITECTURE.md), writes the
 boot record, and `tick(now)` runs one control tick: beams, control, at most one sensor read,
 commands (only when bytes wait), outputs, periodic status, and a UART drain bounded by what
-the baud rate moves in one tick. `tick` does no flash I/O and allocates nothing, storage on or
+the baud rate has moved since the last tick (a credit that holds at least the longest frame,
+so every tick_ms streams every frame). `tick` does no flash I/O and allocates nothing, storage on or
 off (a sensor failure allocates its exception; a TIME_SYNC its big unix time; neither is
 steady state): the tests run it under micropython.heap_lock() on the unix port and on an
 emulated Pico. `run()` is the forever loop with a fixed period and a watchdog; each tick gets
@@ -27,7 +28,7 @@ whole heap: about 8 ms on a Pico, too slow for a tick).
 A boot after a session that never shut down says RESET_POWER_CUT in its
 BOOT record; records the journal had to delete before they were downloaded are reported as
 FAULT_JOURNAL_LOSS, a storage failure as FAULT_STORAGE. A backlog download (backlog.py) uses
-what the tick's UART budget leaves after the live records.
+what the UART credit leaves after the live records.
 """
 
 from micropython import const
@@ -43,6 +44,7 @@ from mlx90614 import MLX90614, SensorError
 from records import RecordWriter
 from ticks import ticks_add, ticks_diff
 
+_MAX_FRAME = protocol.MAX_REPLAY_FRAME  # the longest frame on the wire
 _T_CS_MASK = protocol.T_CS_MASK  # a small int on 32-bit ports (T_CS_WRAP is not)
 _SETTLE_UNKNOWN_MS = const(650)  # the slowest factory setting (medical DCI) if 0x25 is unreadable
 _FAILS_BEFORE_RECOVERY = const(3)
@@ -132,8 +134,15 @@ class Gate:
         if self.journal is not None:
             self.backlog = Backlog(self.journal, self.writer)
             self.commands.backlog = self.backlog
-        # Bytes the UART moves in one tick at 8N1 (10 bits a byte); frames beyond wait their turn.
-        self._tx_budget = board.UART_BAUD * cfg.tick_ms // 10_000
+        # The UART moves UART_BAUD / 10 bytes a second (8N1): a credit in 1/10,000 byte units
+        # grows by UART_BAUD a millisecond and is spent by what is sent. It holds at most one
+        # tick's bytes or the longest frame, whichever is more, so any tick_ms streams every
+        # frame (at 1 ms a tick moves 11 bytes, a frame is up to 38) and never outruns the line.
+        self._tx_baud = board.UART_BAUD
+        self._tx_cap = max(board.UART_BAUD * cfg.tick_ms, _MAX_FRAME * 10_000)
+        self._tx_cap_ms = self._tx_cap // board.UART_BAUD + 1
+        self._tx_credit = self._tx_cap  # the line was idle before the boot
+        self._tx_last = now
         self._pump = 0
         self._buzzer = 0
         self._tank = board.tank_ok
@@ -286,10 +295,24 @@ class Gate:
         if ticks_diff(now, self._next_status) >= 0:
             self._next_status = ticks_add(self._next_status, self.config.status_interval_ms)
             self._status()
-        sent = self.writer.drain(self.board.uart, self._tx_budget)
+        self._transmit(now)
+
+    def _transmit(self, now):
+        """Sends what the UART credit allows: live records first, then a backlog download."""
+        elapsed = ticks_diff(now, self._tx_last)
+        self._tx_last = now
+        if elapsed > self._tx_cap_ms:
+            elapsed = self._tx_cap_ms
+        credit = self._tx_credit + elapsed * self._tx_baud if elapsed > 0 else self._tx_credit
+        if credit > self._tx_cap:
+            credit = self._tx_cap
+        budget = credit // 10_000
+        uart = self.board.uart
+        sent = self.writer.drain(uart, budget)
         backlog = self.backlog
         if backlog is not None and backlog.active:
-            backlog.pump(self.board.uart, self._tx_budget - sent)
+            sent += backlog.pump(uart, budget - sent)
+        self._tx_credit = credit - sent * 10_000
 
     # -- flash: journal flushes and counter commits, outside the tick --
 
