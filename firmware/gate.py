@@ -4,9 +4,9 @@
 boot record, and `tick(now)` runs one control tick: beams, control, at most one sensor read,
 commands (only when bytes wait), outputs, periodic status, and a UART drain bounded by what
 the baud rate has moved since the last tick (a credit that holds at least the longest frame,
-so every tick_ms streams every frame). `tick` does no flash I/O and allocates nothing, storage on or
-off (a sensor failure allocates its exception; a TIME_SYNC its big unix time; neither is
-steady state): the tests run it under micropython.heap_lock() on the unix port and on an
+so every tick_ms streams every frame). `tick` does no flash I/O and allocates nothing,
+storage on or off (a sensor failure allocates its exception; a TIME_SYNC its big unix time;
+neither is steady state): the tests run it under micropython.heap_lock() on the unix port and on an
 emulated Pico. `run()` is the forever loop with a fixed period and a watchdog; each tick gets
 the board's real ticks_ms, the time its beam edges are stamped in, however late the loop runs.
 Between samples, every AMBIENT_MS, the tick reads the sensor's ambient (Ta) for the
