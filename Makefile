@@ -82,12 +82,16 @@ SITE_CONFIG ?= config/site_config.py
 BOARD_FILES := $(filter-out sim_gate mcu_board,$(KNOWN_BOARDS))
 FIRMWARE_MPY := $(patsubst %.py,$(MPY_OUT)/%.mpy,$(filter-out main.py,$(notdir $(FIRMWARE))))
 
+# The site's config (its defaults and its own PIN: deploy refuses one without) and the copier.
+DEPLOY ?= $(BIN)/python -m host_tools.deploy
+
 deploy:
 	@case " $(BOARD_FILES) " in *" $(BOARD) "*) ;; \
 		*) echo "make deploy: unknown BOARD '$(BOARD)'; known boards: $(BOARD_FILES)"; exit 2;; esac
 	@test -n "$(PORT)" || { echo "make deploy: give PORT=/dev/ttyACM0 (or another serial port)"; exit 2; }
+	@$(PYTHON) tools/check_site_config.py $(SITE_CONFIG)
 	$(MAKE) --no-print-directory mpy
-	$(BIN)/python -m host_tools.deploy $(PORT) $(addsuffix =lib/,$(FIRMWARE_MPY)) \
+	$(DEPLOY) $(PORT) $(addsuffix =lib/,$(FIRMWARE_MPY)) \
 		$(MPY_OUT)/mcu_board.mpy=lib/ $(MPY_OUT)/$(BOARD).mpy=lib/gate_board.mpy \
 		firmware/main.py=main.py $(SITE_CONFIG)=site_config.py
 	@echo "deployed $(BOARD) to $(PORT) with $(SITE_CONFIG); reset the board to start the gate"

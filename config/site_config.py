@@ -4,8 +4,9 @@ with `mpremote edit :site_config.py`, or here before deploying).
 SETTINGS are the defaults of this gate, by the names of firmware/config.py's SETTINGS table,
 each range-checked by Config.set at boot: a value out of range is skipped and reported as a
 FAULT_CONFIG record. Settings changed later with `fevergate config` are kept on the board's
-flash and win over these. PIN is the service PIN provisioned at install (0..999999999); None
-keeps the factory PIN 1234 until `fevergate config --set pin=...` changes it.
+flash and win over these. PIN is the service PIN provisioned at install (0..999999999), the
+site's own: `make deploy` refuses this file while PIN is None or the factory PIN 1234
+(tools/check_site_config.py), so set it here (or deploy another file with SITE_CONFIG=path).
 """
 
 SETTINGS = {

@@ -4,6 +4,11 @@ PIN commands need the PIN (0..protocol.PIN_MAX, never echoed; the site's `pin_de
 one is set). A wrong PIN is refused (REASON_BAD_PIN) and counted (`bad_pins` in a row,
 `bad_pins_total`); the BAD_PIN_LIMIT-th wrong PIN in a row locks the PIN commands for
 LOCK_MS (REASON_LOCKED, whatever PIN is sent). A right PIN clears the wrong ones in a row.
+
+The wrong PINs in a row and the lock survive a reset: `check` sets `changed` whenever they
+change (Commands then persists `lockout_values()`), and `restore` puts them back at boot. A
+lock found at boot lasts LOCK_MS from the first tick (the time already served is unknown), so
+pulling the plug never shortens a lockout.
 """
 
 from micropython import const
@@ -24,12 +29,32 @@ class PinLock:
         self.bad_pins_total = 0
         self.locked = False
         self._locked_until = 0
+        self._lock_from_next_tick = False
+        self.changed = False  # bad_pins or locked changed since lockout_values() was persisted
+
+    def lockout_values(self):
+        """What survives a reset: [wrong PINs in a row, locked (0/1)]."""
+        self.changed = False
+        return [self.bad_pins, 1 if self.locked else 0]
+
+    def restore(self, values):
+        """Put back persisted lockout_values() at boot (ignored when implausible)."""
+        bad_pins, locked = values[0], values[1]
+        if 0 <= bad_pins <= BAD_PIN_LIMIT:
+            self.bad_pins = bad_pins
+        if locked == 1:
+            self.locked = True
+            self._lock_from_next_tick = True
 
     def tick(self, now):
         """Ends the lock once LOCK_MS have passed."""
+        if self._lock_from_next_tick:
+            self._lock_from_next_tick = False
+            self._locked_until = ticks_add(now, LOCK_MS)
         if self.locked and ticks_diff(now, self._locked_until) >= 0:
             self.locked = False
             self.bad_pins = 0
+            self.changed = True  # persisted with the next command (no flash I/O in the tick)
 
     def check(self, now, pin):
         """REASON_NONE if `pin` is right and the PIN commands are not locked; else the reason."""
@@ -42,6 +67,9 @@ class PinLock:
             if self.bad_pins >= BAD_PIN_LIMIT:
                 self.locked = True
                 self._locked_until = ticks_add(now, LOCK_MS)
+            self.changed = True
             return protocol.REASON_BAD_PIN
-        self.bad_pins = 0
+        if self.bad_pins:
+            self.bad_pins = 0
+            self.changed = True
         return _NONE

@@ -14,7 +14,8 @@ code that is not in COMMANDS is refused as REASON_UNKNOWN_COMMAND, whatever PIN 
 Records a command returns (STATUS, CONFIG, TIME) are written before its REPLY. A refused or bad
 command changes nothing.
 
-Free commands: STATUS, GET_CONFIG, SELF_TEST, BACKLOG; all others need the PIN. The service
+Free commands: STATUS, GET_CONFIG, SELF_TEST, BACKLOG; all others need the PIN, and the
+wrong-PIN lockout is persisted (`save_lockout`) so a reset does not clear it. The service
 values (PIN, calibration offset, reference and day) are kept here and persisted through the
 injected `settings_store` (settings_store.py; None: no persistence); the offset is also set as
 `config.calibration_offset_cc` for the measurement to apply (readings + offset).
@@ -163,6 +164,9 @@ class Commands:
             values = [self.auth.pin, 0, 0, 0]
             if store.load_service(values):
                 self.apply_service(values)
+            lockout = [0, 0]
+            if store.load_lockout(lockout):
+                self.auth.restore(lockout)
         except OSError:
             self.storage_errors += 1
             self.writer.fault(protocol.FAULT_CONFIG, 1, -1)
@@ -194,6 +198,16 @@ class Commands:
             self.storage_errors += 1
             return False
         return True
+
+    def _save_lockout(self):
+        """Persist the wrong PINs in a row and the lock, so a reset does not clear them."""
+        values = self.auth.lockout_values()
+        if self.store is None:
+            return
+        try:
+            self.store.save_lockout(values)
+        except OSError:
+            self.storage_errors += 1
 
     def send_calibration(self):
         writer = self.writer
@@ -240,6 +254,8 @@ class Commands:
             return
         if entry[1] == PIN:
             refusal = self.auth.check(self._now, link.pin)
+            if self.auth.changed:
+                self._save_lockout()
             if refusal != _NONE:
                 self.reply_to(link.command, link.tag, _REFUSED, refusal)
                 return

@@ -10,11 +10,14 @@ The settings go into the Persist's config file (`save_config`/`load_config`, che
     load_service(values)     fill the list [pin, cal_offset_cc, cal_reference_cc, cal_day];
                              False when nothing was persisted
     save_service(values)     persist that list; raises OSError when it cannot
+    load_lockout(values)     fill [wrong PINs in a row, locked]; False when nothing was persisted
+    save_lockout(values)     persist that list (cmdauth.PinLock); raises OSError when it cannot
 """
 
 from micropython import const
 
 SERVICE_COUNT = const(4)  # [pin, cal_offset_cc, cal_reference_cc, cal_day]
+LOCKOUT_COUNT = const(2)  # [wrong PINs in a row, locked]
 
 
 class SettingsStore:
@@ -24,6 +27,7 @@ class SettingsStore:
         self.persist = persist_obj
         self._defaults = persist.SOURCE_DEFAULTS
         self._service = persist.Store(persist_obj.root + "/service", SERVICE_COUNT)
+        self._lockout = persist.Store(persist_obj.root + "/lockout", LOCKOUT_COUNT)
         self.rejected = 0
 
     def load_config(self, config):
@@ -45,3 +49,15 @@ class SettingsStore:
         for i in range(SERVICE_COUNT):
             self._service.values[i] = values[i]
         return self._service.commit()
+
+    def load_lockout(self, values):
+        if self._lockout.load() == self._defaults:
+            return False
+        for i in range(LOCKOUT_COUNT):
+            values[i] = self._lockout.values[i]
+        return True
+
+    def save_lockout(self, values):
+        for i in range(LOCKOUT_COUNT):
+            self._lockout.values[i] = values[i]
+        return self._lockout.commit()

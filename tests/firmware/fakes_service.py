@@ -182,6 +182,7 @@ class MemoryStore:
     def __init__(self):
         self.settings = {}
         self.service = None
+        self.lockout = None
         self.fail = False
         self.saves = 0
 
@@ -212,3 +213,15 @@ class MemoryStore:
             raise OSError(28, "no space")
         self.saves += 1
         self.service = list(values)
+
+    def load_lockout(self, values):
+        if self.lockout is None:
+            return False
+        for i in range(len(values)):
+            values[i] = self.lockout[i]
+        return True
+
+    def save_lockout(self, values):
+        if self.fail:
+            raise OSError(28, "no space")
+        self.lockout = list(values)

@@ -348,6 +348,33 @@ def test_a_right_pin_resets_the_wrong_pins_in_a_row():
     assert rig.cmds.bad_pins == 1 and rig.cmds.bad_pins_total == commands.BAD_PIN_LIMIT
 
 
+def test_the_lockout_survives_a_reset_on_the_filesystem():
+    import persist
+
+    root = scratch_dir() + "/state"
+    rig = Rig(SettingsStore(persist.Persist(root)))
+    for _ in range(commands.BAD_PIN_LIMIT):
+        rig.send(p.CMD_SET_CONFIG, WRONG, FEVER_KEY, 3800)
+    assert rig.cmds.locked
+    again = Rig(SettingsStore(persist.Persist(root)))  # the plug pulled and put back
+    reply = again.send(p.CMD_SET_CONFIG, PIN, FEVER_KEY, 3800)
+    assert reply == refused(p.CMD_SET_CONFIG, p.REASON_LOCKED)
+    again.tick(commands.LOCK_MS)  # a full lock from the boot: pulling the plug saves no time
+    assert again.send(p.CMD_SET_CONFIG, PIN, FEVER_KEY, 3800) == ok(p.CMD_SET_CONFIG)
+    third = Rig(SettingsStore(persist.Persist(root)))  # the right PIN cleared the lockout
+    assert third.send(p.CMD_SET_CONFIG, PIN, FEVER_KEY, 3700) == ok(p.CMD_SET_CONFIG)
+
+
+def test_wrong_pins_in_a_row_survive_a_reset():
+    store = MemoryStore()
+    rig = Rig(store)
+    for _ in range(commands.BAD_PIN_LIMIT - 1):
+        rig.send(p.CMD_SET_CONFIG, WRONG, FEVER_KEY, 3800)
+    again = Rig(store)
+    assert again.send(p.CMD_SET_CONFIG, WRONG, FEVER_KEY, 3800)[2] == p.REASON_BAD_PIN
+    assert again.cmds.locked
+
+
 def test_set_pin_changes_the_pin_and_never_echoes_it():
     rig = Rig()
     assert rig.send(p.CMD_SET_CONFIG, PIN, p.KEY_PIN, 24680) == ok(p.CMD_SET_CONFIG)

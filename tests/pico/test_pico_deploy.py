@@ -11,7 +11,7 @@ import sys
 
 import pico_rig
 import pytest
-from pico_tier import ROOT, deploy_or_fail, fevergate, make_deploy
+from pico_tier import ROOT, SITE_PIN, deploy_or_fail, fevergate, make_deploy, site_config_with_pin
 
 from host_tools import deploy
 from host_tools.decoder import StreamDecoder
@@ -19,7 +19,7 @@ from host_tools.shim.scenario import OUT, Scenario
 from host_tools.store import open_store
 from host_tools.wire import protocol
 
-PIN = "1234"
+PIN = str(SITE_PIN)  # what make deploy provisioned (it refuses the factory PIN)
 
 
 def status(port):
@@ -79,8 +79,7 @@ def test_make_deploy_onto_a_running_gate_twice_keeps_journal_counters_and_settin
     assert (before["people_in"], before["people_out"], before["fevers"]) == (2, 1, 1)
 
     # twice, each with something to write: this site's config, then the shipped one again
-    site = tmp_path / "site_config.py"
-    site.write_text((ROOT / "config/site_config.py").read_text() + "# gate 7, north entrance\n")
+    site = site_config_with_pin((ROOT / "config/site_config.py").read_text() + "# gate 7\n")
     for variables in ([f"SITE_CONFIG={site}"], []):
         result = make_deploy(emu.tty, *variables)
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
