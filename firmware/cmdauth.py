@@ -1,4 +1,5 @@
-"""PinLock: who may run a service command. The PIN, the wrong-PIN lockout.
+"""Who may run a service command: the PIN and its lockout (PinLock), and the rate of frames
+that carry no right PIN (FrameRate).
 
 PIN commands need the PIN (0..protocol.PIN_MAX, never echoed; the site's `pin_default` until
 one is set). A wrong PIN is refused (REASON_BAD_PIN) and counted (`bad_pins` in a row,
@@ -9,6 +10,15 @@ The wrong PINs in a row and the lock survive a reset: `check` sets `changed` whe
 change (Commands then persists `lockout_values()`), and `restore` puts them back at boot. A
 lock found at boot lasts LOCK_MS from the first tick (the time already served is unknown), so
 pulling the plug never shortens a lockout.
+
+FrameRate: every frame that is not a PIN command with the right PIN (free commands, unknown
+codes, bad frames, wrong or locked PINs) spends a token; there are FREE_BURST tokens and one
+comes back every FREE_REFILL_MS. Without a token the frame is refused as REASON_RATE_LIMITED
+and does nothing else, so a flood of free commands (GET_CONFIG sends ~25 records) cannot fill
+the stream and the journal with link chatter: at most FREE_BURST answers, then four a second.
+Beyond the limit only the first refused frame of each refill period is answered
+(REASON_RATE_LIMITED); the others are dropped unanswered (counted in `limited`), so refusals
+are no flood either.
 """
 
 from micropython import const
@@ -18,6 +28,8 @@ from ticks import ticks_add, ticks_diff
 
 BAD_PIN_LIMIT = const(5)
 LOCK_MS = const(60000)
+FREE_BURST = const(16)  # frames without the right PIN answered back to back
+FREE_REFILL_MS = const(250)  # then four a second
 
 _NONE = protocol.REASON_NONE
 
@@ -73,3 +85,39 @@ class PinLock:
             self.bad_pins = 0
             self.changed = True
         return _NONE
+
+
+class FrameRate:
+    """A token bucket for frames that carry no right PIN (integer ticks, no allocation)."""
+
+    def __init__(self):
+        self.tokens = FREE_BURST
+        self._refill_at = 0
+        self._refilling = False
+        self._told = False  # a RATE_LIMITED answer went out since the last token came back
+        self.limited = 0  # frames refused (answered or not)
+
+    def take(self, now):
+        """True (a token spent) if a frame may be answered at `now`; else counted, False."""
+        if self._refilling:
+            while self.tokens < FREE_BURST and ticks_diff(now, self._refill_at) >= 0:
+                self.tokens += 1
+                self._told = False
+                self._refill_at = ticks_add(self._refill_at, FREE_REFILL_MS)
+            if self.tokens >= FREE_BURST:
+                self._refilling = False
+        if self.tokens <= 0:
+            self.limited += 1
+            return False
+        self.tokens -= 1
+        if not self._refilling:
+            self._refilling = True
+            self._refill_at = ticks_add(now, FREE_REFILL_MS)
+        return True
+
+    def tell(self):
+        """True once per refill period: whether a refused frame gets its RATE_LIMITED REPLY."""
+        if self._told:
+            return False
+        self._told = True
+        return True

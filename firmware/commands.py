@@ -8,14 +8,18 @@ The service link in three parts, in the shape of mpremote's command table:
 - meaning: `COMMANDS = {code: (handler, needs_pin)}`, one handler `do_x(svc, now, key, value)`
   per command code in the cmd_*.py modules, each returning the (status, reason) of its REPLY.
 
-Every frame gets exactly one REPLY (CALIBRATE and BACKLOG: REPLY_STARTED, then the result)
+Every frame within the rate limit gets exactly one REPLY (CALIBRATE and BACKLOG:
+REPLY_STARTED, then the result)
 whose `arg` is the request tag, or REPLY_NO_TAG when the frame was too damaged to read one. A
 code that is not in COMMANDS is refused as REASON_UNKNOWN_COMMAND, whatever PIN it carries.
 Records a command returns (STATUS, CONFIG, TIME) are written before its REPLY. A refused or bad
 command changes nothing.
 
 Free commands: STATUS, GET_CONFIG, SELF_TEST, BACKLOG; all others need the PIN, and the
-wrong-PIN lockout is persisted (`save_lockout`) so a reset does not clear it. The service
+wrong-PIN lockout is persisted (`save_lockout`) so a reset does not clear it. Frames without
+the right PIN (free commands, unknown codes, bad frames, refused PINs) are rate-limited
+(cmdauth.FrameRate: FREE_BURST back to back, then four a second; beyond that a frame does
+nothing, and only the first of each refill period is answered REASON_RATE_LIMITED). The service
 values (PIN, calibration offset, reference and day) are kept here and persisted through the
 injected `settings_store` (settings_store.py; None: no persistence); the offset is also set as
 `config.calibration_offset_cc` for the measurement to apply (readings + offset).
@@ -36,7 +40,7 @@ from cmd_sensor import do_self_test, do_set_emissivity, do_set_filter
 from cmd_settings import do_get_config, do_set_config
 from cmd_status import do_ack, do_backlog, do_reset_counters, do_status
 from cmd_time import WallClock, do_time_sync
-from cmdauth import BAD_PIN_LIMIT, LOCK_MS, PinLock  # noqa: F401  (re-exported for tests)
+from cmdauth import BAD_PIN_LIMIT, FREE_BURST, LOCK_MS, FrameRate, PinLock  # noqa: F401
 from cmdlink import CommandLink
 from frame import cobs_decode_in_place  # noqa: F401  (re-exported: the firmware's COBS decoder)
 from settings_store import SERVICE_COUNT, SettingsStore  # noqa: F401  (re-exported)
@@ -75,6 +79,7 @@ class Commands:
         self.store = settings_store
         self.link = CommandLink(uart, self._on_frame)
         self.auth = PinLock(getattr(config, "pin_default", protocol.PIN_DEFAULT))
+        self.rate = FrameRate()  # frames without the right PIN
         self.sensor = None
         self.control = None
         self.beam = None
@@ -246,21 +251,36 @@ class Commands:
         link = self.link
         if reason != _NONE:
             self.bad_frames += 1
-            self.reply_to(link.command, link.tag, protocol.REPLY_BAD_FRAME, reason)
+            if self._rate_ok(link):
+                self.reply_to(link.command, link.tag, protocol.REPLY_BAD_FRAME, reason)
             return
         entry = COMMANDS.get(link.command)
         if entry is None:
-            self.reply_to(link.command, link.tag, _REFUSED, protocol.REASON_UNKNOWN_COMMAND)
+            if self._rate_ok(link):
+                self.reply_to(link.command, link.tag, _REFUSED, protocol.REASON_UNKNOWN_COMMAND)
             return
         if entry[1] == PIN:
             refusal = self.auth.check(self._now, link.pin)
             if self.auth.changed:
                 self._save_lockout()
             if refusal != _NONE:
-                self.reply_to(link.command, link.tag, _REFUSED, refusal)
+                if self._rate_ok(link):
+                    self.reply_to(link.command, link.tag, _REFUSED, refusal)
                 return
+        elif not self._rate_ok(link):
+            return
         answer = entry[0](self, self._now, link.key, link.value)
         self.reply_to(link.command, link.tag, answer[0], answer[1])
+
+    def _rate_ok(self, link):
+        """True if this frame without the right PIN may be answered; else it is refused and
+        does nothing (the first of a refill period answered RATE_LIMITED, the rest dropped)."""
+        rate = self.rate
+        if rate.take(self._now):
+            return True
+        if rate.tell():
+            self.reply_to(link.command, link.tag, _REFUSED, protocol.REASON_RATE_LIMITED)
+        return False
 
     def reply_to(self, command, tag, status, reason):
         self.writer.reply(command, status, reason, tag)

@@ -215,6 +215,7 @@ REASON_RESTING = const(18)  # REFUSED: the pump is resting after a run
 REASON_WRITE_ONLY = const(19)  # REFUSED: the PIN is never echoed
 REASON_READ_ONLY = const(20)  # REFUSED: set by the device or its own command (calibration,
 # emissivity, filter)
+REASON_RATE_LIMITED = const(21)  # REFUSED: too many frames without the PIN; wait a second
 
 # -- CONFIG record keys outside config.SETTINGS (200..254), and GET_CONFIG "all" --
 KEY_PIN = const(200)  # write-only, 0..PIN_MAX

@@ -184,10 +184,56 @@ def test_every_code_without_a_handler_is_refused_as_unknown_whatever_the_pin():
         if code in known:
             continue
         for pin in (PIN, WRONG):
+            rig.tick(1000)  # within the rate of frames without the right PIN
             reply = rig.send(code, pin, FEVER_KEY, p.FILTER_FIR_MIN)
             assert reply == refused(code, p.REASON_UNKNOWN_COMMAND), (code, reply)
     assert rig.writer.configs == [] and rig.sensor.writes == []
     assert rig.cmds.bad_pins_total == 0 and not rig.cmds.locked
+
+
+# -- the rate of frames without the right PIN (issue 12, defect 6) --
+
+FREE_BURST = commands.FREE_BURST
+FLOOD = 100
+
+
+def test_a_flood_of_free_commands_is_answered_a_burst_then_four_a_second():
+    rig = Rig()
+    for tag in range(FLOOD):  # GET_CONFIG of everything, back to back
+        rig.uart.feed(command_frame(p.CMD_GET_CONFIG, key=p.KEY_ALL, tag=tag))
+    for _ in range(FLOOD):
+        rig.tick()
+    answered = [r for r in rig.writer.replies if r[1] == p.REPLY_OK]
+    limited = [r for r in rig.writer.replies if r[2] == p.REASON_RATE_LIMITED]
+    assert FREE_BURST <= len(answered) <= FREE_BURST + 2  # the flood took 0.34 s to arrive
+    assert 1 <= len(limited) <= 2  # the refusals are no flood either
+    assert len(rig.writer.configs) <= len(answered) * 30
+    rig.tick(1000)
+    assert rig.send(p.CMD_STATUS, tag=500) == ok(p.CMD_STATUS, 500)
+
+
+def test_bad_frames_and_wrong_pins_are_rate_limited_too():
+    rig = Rig()
+    for _ in range(FLOOD):
+        rig.uart.feed(b"\x02\x01\x00")
+    for _ in range(10):
+        rig.tick()
+    assert rig.cmds.bad_frames == FLOOD
+    assert len(rig.writer.replies) <= FREE_BURST + 2
+    rig.tick(60000)
+    n = len(rig.writer.replies)
+    for _ in range(FLOOD):
+        rig.uart.feed(command_frame(p.CMD_SET_CONFIG, WRONG, FEVER_KEY, 3800))
+    for _ in range(40):  # 0.4 s: a token or two come back meanwhile
+        rig.tick()
+    assert len(rig.writer.replies) - n <= FREE_BURST + 4
+    assert rig.cmds.locked
+
+
+def test_pin_commands_with_the_right_pin_are_not_rate_limited():
+    rig = Rig()
+    for i in range(3 * FREE_BURST):
+        assert rig.send(p.CMD_SET_CONFIG, PIN, FEVER_KEY, 3700 + i) == ok(p.CMD_SET_CONFIG)
 
 
 def test_bad_frames_are_counted():
