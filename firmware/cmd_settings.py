@@ -5,7 +5,8 @@ persisted through the service's settings_store and echoed as a CONFIG record; a 
 cannot be persisted is undone (REASON_STORAGE). The beam timings (debounce_ms, beam_stuck_ms,
 vacate_ms) are handed to the beam counter at once; status_interval_ms counts from the next
 STATUS record, tick_ms from the next boot. KEY_PIN is write-only (never echoed); the
-calibration, emissivity and filter keys are read-only here (their own commands set them).
+calibration, emissivity, filter and UTC offset keys are read-only here (their own commands
+set them).
 """
 
 import protocol
@@ -41,6 +42,8 @@ def do_get_config(svc, now, key, value):
         writer.config(key, svc.cal_day)
     elif key == protocol.KEY_BAD_PINS:
         writer.config(key, svc.auth.bad_pins_total)
+    elif key == protocol.KEY_UTC_OFFSET:
+        writer.config(key, svc.clock.offset_min)
     elif key == protocol.KEY_EMISSIVITY or key == protocol.KEY_SENSOR_FILTER:
         sensor = svc.sensor
         try:
@@ -73,7 +76,9 @@ def do_set_config(svc, now, key, value):
         return _set_pin(svc, value)
     row = setting_row(key)
     if row is None:
-        if protocol.KEY_CAL_OFFSET <= key <= protocol.KEY_SENSOR_FILTER:
+        if protocol.KEY_CAL_OFFSET <= key <= protocol.KEY_SENSOR_FILTER or (
+            key == protocol.KEY_UTC_OFFSET
+        ):
             return refused(protocol.REASON_READ_ONLY)
         return refused(protocol.REASON_UNKNOWN_KEY)
     name = row[1]

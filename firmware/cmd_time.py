@@ -1,8 +1,15 @@
-"""TIME_SYNC (PIN) and the wall clock it sets: what day it is at the site.
+"""TIME_SYNC (PIN) and the wall clock it sets: what time and what day it is at the site.
 
-The gate has no clock of its own: the host sends the wall time and the gate keeps it against
-its uptime in seconds. All kept values are within +-2**30 (days, seconds of day, uptime
-seconds), so `today()` builds no big int on a 32-bit board.
+The gate has no clock of its own: the host sends the wall time and the site's UTC offset, and
+the gate keeps them against its uptime in seconds. TIME_SYNC's value is the unix time as a u32
+(sent as its i32 bit pattern: good until 2106-02-07), its key the site's UTC offset in quarter
+hours as an i8 (-48..+56: UTC-12:00 .. UTC+14:00; 0 for a host that does not say). The gate
+answers with CONFIG KEY_UTC_OFFSET (minutes) and a TIME record (unix_s, UTC, at its t_cs).
+
+"Today" is the site's day: days since 1970-01-01 of the local time (UTC + offset), so a
+Shanghai site's daily count restarts at local midnight, not at 08:00. All kept values are
+within +-2**30 (local day, local second of the day, uptime seconds), so `today()` builds no
+big int on a 32-bit board; only the sync itself does (the unix time is above 2**30).
 """
 
 from micropython import const
@@ -11,32 +18,41 @@ import protocol
 from cmdreply import OK, refused
 
 DAY_S = const(86400)
+OFFSET_MIN_QH = const(-48)  # UTC-12:00
+OFFSET_MAX_QH = const(56)  # UTC+14:00
 
 
 class WallClock:
     def __init__(self):
         self.synced = False
-        self._day = 0
-        self._sod = 0
+        self.offset_min = 0  # the site's UTC offset, minutes
+        self._day = 0  # the site's day at the sync
+        self._sod = 0  # the site's second of that day at the sync
         self._uptime_s = 0
 
-    def sync(self, unix_s, uptime_s):
-        """The wall time `unix_s` is now, at `uptime_s` (a big int above 2**30: here only)."""
-        self._day = unix_s // DAY_S
-        self._sod = unix_s - self._day * DAY_S
+    def sync(self, unix_s, uptime_s, offset_min=0):
+        """The wall time `unix_s` (UTC) is now, at `uptime_s`, at a site `offset_min` east."""
+        local_s = unix_s + offset_min * 60
+        self._day = local_s // DAY_S
+        self._sod = local_s - self._day * DAY_S
         self._uptime_s = uptime_s
+        self.offset_min = offset_min
         self.synced = True
 
     def today(self, uptime_s):
-        """Days since 1970-01-01 at `uptime_s`, from the last sync; 0 when never synced."""
+        """The site's day (days since 1970-01-01) at `uptime_s`; 0 when never synced."""
         if not self.synced:
             return 0
         return self._day + (self._sod + uptime_s - self._uptime_s) // DAY_S
 
 
-def do_time_sync(svc, now, key, unix_s):
-    if unix_s <= 0:
+def do_time_sync(svc, now, key, value):
+    offset_qh = key - 256 if key >= 128 else key
+    unix_s = value + (1 << 32) if value < 0 else value  # the u32 from its i32 pattern
+    if unix_s == 0 or offset_qh < OFFSET_MIN_QH or offset_qh > OFFSET_MAX_QH:
         return refused(protocol.REASON_RANGE)
-    svc.clock.sync(unix_s, svc.uptime_s)
+    offset_min = offset_qh * 15
+    svc.clock.sync(unix_s, svc.uptime_s, offset_min)
+    svc.writer.config(protocol.KEY_UTC_OFFSET, offset_min)
     svc.writer.time_sync(unix_s)
     return OK

@@ -169,7 +169,8 @@ COMMAND_MAX_FRAME = const(21)  # on the wire, delimiter included
 CMD_STATUS = const(1)  # free: STATUS record + calibration CONFIG records
 CMD_GET_CONFIG = const(2)  # free: CONFIG record(s) for `key` (KEY_ALL: every readable one)
 CMD_SET_CONFIG = const(3)  # PIN: key = value, range checked, persisted, echoed as CONFIG
-CMD_TIME_SYNC = const(4)  # PIN: value = unix_s; a TIME record maps uptime to wall time
+CMD_TIME_SYNC = const(4)  # PIN: value = unix_s as u32 (its i32 bit pattern), key = the site's
+# UTC offset in quarter hours as i8 (-48..56); CONFIG KEY_UTC_OFFSET and a TIME record answer
 CMD_CALIBRATE = const(5)  # PIN: value = reference_cc; REPLY_STARTED, then the result
 CMD_PUMP_PRIME = const(6)  # PIN: value = seconds of pump run
 CMD_BUZZER_TEST = const(7)  # PIN: plays every buzzer pattern once
@@ -230,6 +231,7 @@ KEY_JOURNAL_DROPPED = const(211)  # records the journal deleted unacknowledged s
 KEY_BOOT_COUNT = const(212)  # this boot's number (BOOT boot_count): STATUS and BACKLOG send it
 KEY_DEVICE_ID = const(213)  # the BOOT device_id as i32 (the host takes it mod 2**32)
 KEY_BACKLOG_BYTES = const(214)  # journal bytes a starting download has ahead (its progress)
+KEY_UTC_OFFSET = const(215)  # the site's UTC offset in minutes (TIME_SYNC key x 15): "today"
 KEY_ALL = const(255)
 
 PIN_MAX = const(999999999)  # PINs are 0..PIN_MAX (fit within +-2**30)

@@ -119,6 +119,7 @@ KEY_NAMES.update(
         protocol.KEY_JOURNAL_DROPPED: "journal_dropped",
         protocol.KEY_BOOT_COUNT: "boot_count",
         protocol.KEY_DEVICE_ID: "device_id",
+        protocol.KEY_UTC_OFFSET: "utc_offset_min",
     }
 )
 _KEY_IDS = {name: key for key, name in KEY_NAMES.items()}
@@ -144,10 +145,26 @@ REASON_TEXT = {
     protocol.REASON_RESTING: "the pump is resting after a run",
     protocol.REASON_WRITE_ONLY: "the PIN is never shown",
     protocol.REASON_READ_ONLY: "the device sets this value itself, or it has its own command",
+    protocol.REASON_RATE_LIMITED: "too many requests without the PIN: wait a second and retry",
 }
 
 _PIN_FREE = {protocol.CMD_STATUS, protocol.CMD_GET_CONFIG, protocol.CMD_SELF_TEST}
 _COMMAND = struct.Struct(protocol.COMMAND_FORMAT)
+
+
+def time_sync_arguments(unix_s: int, utc_offset_min: int = 0) -> tuple[int, int]:
+    """TIME_SYNC's (key, value): the site's UTC offset in quarter hours as an i8 and the unix
+    time as a u32 in its i32 bit pattern (docs/PROTOCOL.md); FevergateError if either does not
+    fit."""
+    if utc_offset_min % 15 or not -12 * 60 <= utc_offset_min <= 14 * 60:
+        raise FevergateError(
+            f"UTC offset {utc_offset_min} min is not a time zone (UTC-12:00..+14:00, "
+            "in quarter hours)",
+            EXIT_USAGE,
+        )
+    if not 0 < unix_s < 1 << 32:
+        raise FevergateError(f"unix time {unix_s} is not a u32 above 0", EXIT_USAGE)
+    return (utc_offset_min // 15) & 0xFF, unix_s - (1 << 32) if unix_s >= 1 << 31 else unix_s
 
 
 def key_id(key: str | int) -> int:
@@ -349,9 +366,11 @@ class DeviceLink:
     def set_config(self, key: str | int, value: int) -> Reply:
         return self.request(protocol.CMD_SET_CONFIG, key_id(key), value).check()
 
-    def time_sync(self, unix_s: int | None = None) -> Reply:
+    def time_sync(self, unix_s: int | None = None, utc_offset_min: int = 0) -> Reply:
+        """The wall clock (default: this computer's) and the site's UTC offset in minutes."""
         unix_s = int(time.time()) if unix_s is None else unix_s
-        return self.request(protocol.CMD_TIME_SYNC, 0, unix_s).check()
+        key, value = time_sync_arguments(unix_s, utc_offset_min)
+        return self.request(protocol.CMD_TIME_SYNC, key, value).check()
 
     def calibrate(self, reference_cc: int, timeout: float = 30.0) -> Reply:
         # 3 readings at least, one per settle time: up to 15 s with the slowest IIR filter

@@ -213,6 +213,29 @@ def do_config(state, args) -> None:
 # -- time-sync --
 
 
+def utc_offset(text: str) -> int:
+    """A UTC offset '+08:00', '-05:30', '+8' or '0' in minutes (argparse type)."""
+    sign = -1 if text.startswith("-") else 1
+    hours, _, minutes = text.lstrip("+-").partition(":")
+    try:
+        offset = sign * (int(hours) * 60 + (int(minutes) if minutes else 0))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a UTC offset like +08:00") from None
+    if offset % 15 or not -12 * 60 <= offset <= 14 * 60:
+        raise argparse.ArgumentTypeError(f"{text} is not a time zone (UTC-12:00..+14:00)")
+    return offset
+
+
+def local_utc_offset_min() -> int:
+    """This computer's UTC offset now, in minutes."""
+    return (time.localtime().tm_gmtoff or 0) // 60
+
+
+def format_utc_offset(offset_min: int) -> str:
+    sign = "-" if offset_min < 0 else "+"
+    return f"UTC{sign}{abs(offset_min) // 60:02d}:{abs(offset_min) % 60:02d}"
+
+
 def argparse_time_sync() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fevergate time-sync",
@@ -221,16 +244,26 @@ def argparse_time_sync() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_port_pin(parser)
+    parser.add_argument(
+        "--utc-offset",
+        type=utc_offset,
+        default=None,
+        help="the site's UTC offset, e.g. +08:00 (the gate's day starts at local midnight); "
+        "default: this computer's",
+    )
     return parser
 
 
 def do_time_sync(state, args) -> None:
+    offset = local_utc_offset_min() if args.utc_offset is None else args.utc_offset
     with connect(args.port, parse_pin(args)) as link:
         unix_s = int(time.time())
-        link.time_sync(unix_s)
+        link.time_sync(unix_s, offset)
         _out(
             state,
-            "time set to {} UTC".format(time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(unix_s))),
+            "time set to {} UTC, site {}".format(
+                time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(unix_s)), format_utc_offset(offset)
+            ),
         )
 
 

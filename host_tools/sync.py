@@ -9,7 +9,8 @@ time (`fevergate simulate --connect-after`). The steps, each command resent afte
 1. STATUS (free): the answer's CONFIG KEY_BOOT_COUNT and KEY_DEVICE_ID tell which device and
    boot the live records belong to. Live records before that are not stored: they are in the
    journal and come again in step 3.
-2. TIME_SYNC (PIN) when the session has a clock (`unix_time`): the gate's records get wall
+2. TIME_SYNC (PIN) when the session has a clock (`unix_time`), with the site's UTC offset
+   (`utc_offset_min`: the gate's day starts at local midnight): the gate's records get wall
    time, the ones before it in the same boot too (Store.fill_wall_times).
 3. BACKLOG (free) from where the last sync of this device stopped (the store's `sync_state`
    table), else from the gate's acknowledged position. REPLAY records and live ones are stored
@@ -42,6 +43,7 @@ from host_tools.device import (
     EXIT_NO_ANSWER,
     EXIT_REFUSED,
     encode_command,
+    time_sync_arguments,
 )
 from host_tools.store import BAD_STATUSES, BOOT_UNKNOWN, DEVICE_UNKNOWN, RecordStore, open_store
 from host_tools.wire import protocol
@@ -93,6 +95,7 @@ class SyncSession:
         pin: int,
         *,
         unix_time=None,
+        utc_offset_min: int = 0,
         passes: int = 3,
         reply_timeout_s: float = 5.0,
         max_resends: int = 5,
@@ -100,6 +103,7 @@ class SyncSession:
         self.store = store
         self.pin = pin
         self.unix_time = unix_time  # callable() -> unix seconds, or None: no time sync
+        self.utc_offset_min = utc_offset_min  # the site's, sent with the time
         self.passes = passes
         self.reply_timeout_s = reply_timeout_s
         self.max_resends = max_resends
@@ -257,7 +261,8 @@ class SyncSession:
             self.store.tracker.learn(self.device_id, self.boot)
             if self.unix_time is not None:
                 self.state = TIME_SYNC
-                return self._send(protocol.CMD_TIME_SYNC, 0, int(self.unix_time()), now)
+                key, value = time_sync_arguments(int(self.unix_time()), self.utc_offset_min)
+                return self._send(protocol.CMD_TIME_SYNC, key, value, now)
             return self._download(now)
         if self.state == TIME_SYNC:
             return self._download(now)
@@ -469,6 +474,18 @@ def argparse_sync(parser) -> None:
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="no progress line (scripts, cron)"
     )
+    parser.add_argument(
+        "--utc-offset",
+        type=_utc_offset,
+        default=None,
+        help="the site's UTC offset sent with the time, e.g. +08:00 (default: this computer's)",
+    )
+
+
+def _utc_offset(text):
+    from host_tools.service import utc_offset
+
+    return utc_offset(text)
 
 
 def do_sync(state, args) -> int:
@@ -477,7 +494,7 @@ def do_sync(state, args) -> int:
 
     from host_tools.errors import EXIT_DATA, EXIT_INTERRUPTED, EXIT_USAGE, FevergateError
     from host_tools.serialport import open_port
-    from host_tools.service import parse_pin
+    from host_tools.service import local_utc_offset_min, parse_pin
 
     pin = parse_pin(args)
     if pin is None:
@@ -496,6 +513,7 @@ def do_sync(state, args) -> int:
         store,
         pin,
         unix_time=None if args.no_time_sync else time.time,
+        utc_offset_min=local_utc_offset_min() if args.utc_offset is None else args.utc_offset,
         reply_timeout_s=args.timeout,
     )
     shown = not args.quiet and _is_terminal(state.err)

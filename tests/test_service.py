@@ -227,6 +227,26 @@ def test_time_sync_sends_the_time_and_gets_a_time_record():
     assert [r.fields["unix_s"] for r in reply.of_type("time")] == [1767225600]
 
 
+def test_time_sync_beyond_2038_with_the_sites_utc_offset():
+    dev, port = link()
+    reply = dev.time_sync(2208988800, utc_offset_min=480)  # 2040, Shanghai
+    assert [r.fields["unix_s"] for r in reply.of_type("time")] == [2208988800]
+    assert reply.configs()[p.KEY_UTC_OFFSET] == 480
+    assert port.commands.today() == (2208988800 + 8 * 3600) // 86400
+
+
+def test_cli_time_sync_takes_the_sites_utc_offset(cli):
+    lines = cli("time-sync", "sim", "--utc-offset", "+05:30", "--pin", str(PIN))
+    assert lines[0].startswith("time set to ") and "UTC+05:30" in lines[0]
+    assert cli.ports["sim"].commands.clock.offset_min == 330
+
+
+def test_cli_time_sync_refuses_an_offset_that_is_not_a_time_zone(cli):
+    with pytest.raises(SystemExit) as info:
+        cli("time-sync", "sim", "--utc-offset", "+15:00", "--pin", str(PIN))
+    assert info.value.code == EXIT_USAGE
+
+
 def test_a_missing_port_is_the_clis_no_port_error_with_a_readable_message(tmp_path):
     with pytest.raises(FevergateError) as info:
         DeviceLink(str(tmp_path / "ttyUSB9"), pin=PIN)

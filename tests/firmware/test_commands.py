@@ -532,6 +532,50 @@ def test_today_follows_uptime_after_a_time_sync():
     assert rig.cmds.today() == 20455
 
 
+UNIX_2040 = 2208988800  # 2040-01-01T00:00:00Z: beyond an i32 (2038-01-19)
+SHANGHAI_QH = 32  # UTC+08:00 in quarter hours, the TIME_SYNC key
+
+
+def _u32_as_i32(unix_s):
+    return unix_s - (1 << 32) if unix_s >= 1 << 31 else unix_s
+
+
+def test_time_sync_beyond_2038_is_accepted_and_recorded_as_u32():
+    rig = Rig()
+    reply = rig.send(p.CMD_TIME_SYNC, PIN, value=_u32_as_i32(UNIX_2040))
+    assert reply == ok(p.CMD_TIME_SYNC)
+    assert rig.writer.times == [UNIX_2040]
+    assert rig.cmds.today() == UNIX_2040 // 86400
+
+
+def test_today_is_the_sites_day_and_turns_at_local_midnight():
+    rig = Rig()
+    sync_s = UNIX_S + 15 * 3600 + 59 * 60  # 2026-01-01 15:59 UTC = 23:59 in Shanghai
+    reply = rig.send(p.CMD_TIME_SYNC, PIN, key=SHANGHAI_QH, value=sync_s)
+    assert reply == ok(p.CMD_TIME_SYNC)
+    assert (p.KEY_UTC_OFFSET, 480) in rig.writer.configs  # the offset in minutes, echoed
+    assert rig.writer.times == [sync_s]  # the TIME record stays UTC
+    assert rig.cmds.today() == 20454
+    rig.tick(61000)  # 00:00:01 in Shanghai, still 16:00 UTC on the 1st
+    assert rig.cmds.today() == 20455
+
+
+def test_a_site_west_of_greenwich_starts_its_day_later():
+    rig = Rig()
+    rig.send(p.CMD_TIME_SYNC, PIN, key=(-20) & 0xFF, value=UNIX_S + 3 * 3600)  # UTC-05:00
+    assert rig.cmds.today() == 20453  # 22:00 on New Year's Eve in New York
+    assert rig.send(p.CMD_GET_CONFIG, key=p.KEY_UTC_OFFSET)[1] == p.REPLY_OK
+    assert rig.writer.configs[-1] == (p.KEY_UTC_OFFSET, -300)
+
+
+def test_time_sync_with_an_offset_beyond_utc_minus_12_or_plus_14_is_refused():
+    rig = Rig()
+    for key in (57, (-49) & 0xFF):
+        reply = rig.send(p.CMD_TIME_SYNC, PIN, key=key, value=UNIX_S)
+        assert reply == refused(p.CMD_TIME_SYNC, p.REASON_RANGE)
+    assert rig.writer.times == [] and not rig.cmds.synced
+
+
 def test_time_sync_with_wrong_pin_sends_no_time():
     rig = Rig()
     rig.send(p.CMD_TIME_SYNC, WRONG, value=UNIX_S)
