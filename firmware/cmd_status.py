@@ -1,10 +1,11 @@
-"""Service handlers for the gate's state: STATUS, RESET_COUNTERS, BACKLOG and ACK.
+"""Service handlers for the gate's state: STATUS, RESET_COUNTERS, BACKLOG, ACK and STOP.
 
 Each handler is `do_x(svc, now, key, value)` on the Commands `svc` and returns a cmdreply pair.
 STATUS and BACKLOG first send the identity (CONFIG KEY_BOOT_COUNT, KEY_DEVICE_ID), so a host
 that connected long after the BOOT record learns what the live records belong to. BACKLOG and
 ACK are served by the gate's backlog (backlog.py): REPLY_FAILED/REASON_STORAGE without a
-journal.
+journal. STOP asks the Gate for a clean stop (`stop_requested`): it answers REPLY_STARTED here
+and the Gate sends the final REPLY once everything is on flash (Gate.stop_cleanly).
 """
 
 import protocol
@@ -64,3 +65,9 @@ def do_ack(svc, now, key, value):
         svc.storage_errors += 1
         return failed(protocol.REASON_STORAGE)
     return OK
+
+
+def do_stop(svc, now, key, value):
+    svc.stop_requested = True
+    svc.stop_tag = svc.link.tag
+    return STARTED

@@ -38,7 +38,7 @@ from cmd_calibrate import do_calibrate
 from cmd_outputs import BuzzerTest, do_buzzer_test, do_pump_prime
 from cmd_sensor import do_self_test, do_set_emissivity, do_set_filter
 from cmd_settings import do_get_config, do_set_config
-from cmd_status import do_ack, do_backlog, do_reset_counters, do_status
+from cmd_status import do_ack, do_backlog, do_reset_counters, do_status, do_stop
 from cmd_time import WallClock, do_time_sync
 from cmdauth import BAD_PIN_LIMIT, FREE_BURST, LOCK_MS, FrameRate, PinLock  # noqa: F401
 from cmdlink import CommandLink
@@ -63,6 +63,7 @@ COMMANDS = {
     protocol.CMD_SET_FILTER: (do_set_filter, PIN),
     protocol.CMD_BACKLOG: (do_backlog, FREE),
     protocol.CMD_ACK: (do_ack, PIN),
+    protocol.CMD_STOP: (do_stop, PIN),
 }
 
 _REFUSED = protocol.REPLY_REFUSED
@@ -95,6 +96,8 @@ class Commands:
         self.cal_reference_cc = 0
         self.cal_day = 0
         self.cal_tag = 0
+        self.stop_requested = False  # CMD_STOP: the Gate stops cleanly and answers stop_tag
+        self.stop_tag = 0
         self.clock = WallClock()
         self.buzzer_test = BuzzerTest(config)
         self.received = 0  # command frames answered

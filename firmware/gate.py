@@ -155,6 +155,8 @@ class Gate:
         self._retry_at = now
         self._backoff_ms = 0
         self.recoveries = 0
+        self.stopped = False  # after a clean stop (stop_cleanly)
+        self._power_failing = getattr(board, "power_failing", None)  # optional board signal
         self._flush_due = ticks_add(now, FLUSH_MS)
         self._commit_due = ticks_add(now, COMMIT_MS)
         self._counted = [0, 0, 0, 0]  # control's in, out, fevers, remeasures at the last commit
@@ -277,9 +279,40 @@ class Gate:
         self.tick(now)
         self.after_tick(now)
 
+    # -- a clean stop: CMD_STOP, or the board's power-fail signal --
+
+    def stop_due(self):
+        """True once when the technician asked for a clean stop or the board says its power
+        is failing (`board.power_failing()`, where a board has a hold-up supply to sense)."""
+        if self.stopped:
+            return False
+        if self.commands.stop_requested:
+            return True
+        failing = self._power_failing
+        return failing is not None and failing()
+
+    def stop_cleanly(self):
+        """Outputs off, counters committed, journal flushed and closed, the session marked
+        ended: the next boot is a plain power-on, not RESET_POWER_CUT. The gate then only
+        drains its last records (the STOP's final REPLY) until it is reset or powered off."""
+        self.stopped = True
+        ok = self.shutdown()
+        self.writer.journal = None  # the session on flash is over
+        self.backlog = None
+        self.commands.backlog = None
+        commands = self.commands
+        if commands.stop_requested:
+            commands.stop_requested = False
+            status = protocol.REPLY_OK if ok else protocol.REPLY_FAILED
+            reason = protocol.REASON_NONE if ok else protocol.REASON_STORAGE
+            commands.reply_to(protocol.CMD_STOP, commands.stop_tag, status, reason)
+
     def tick(self, now):
         """One control tick at ticks_ms `now`: no flash I/O, no allocation."""
         self._advance_uptime(now)
+        if self.stopped:  # after a clean stop: only the last records go out
+            self._transmit(now)
+            return
         beam = self.beam
         event = beam.poll(now)
         control = self.control
@@ -335,7 +368,12 @@ class Gate:
 
     def after_tick(self, now):
         """At most one bounded piece of the flash work due at `now`, journal flush first;
-        True if one was done."""
+        True if one was done. A clean stop asked for (stop_due) is done here instead."""
+        if self.stopped:
+            return False
+        if self.stop_due():
+            self.stop_cleanly()
+            return True
         due = self.work_due(now)
         if due == WORK_FLUSH:
             self.flush_journal(now)
@@ -403,14 +441,16 @@ class Gate:
         return True
 
     def shutdown(self):
-        """A clean end: outputs off, counters committed, journal closed, session ended."""
+        """A clean end: outputs off, counters committed, journal closed, session ended;
+        False if the storage could not be closed (the next boot then reads a power cut)."""
         self.stop_outputs()
         if self.storage is not None:
             self.commit_counters()
             try:
                 self.storage.close()
             except OSError:
-                pass
+                return False
+        return True
 
     def stop_outputs(self):
         self.board.pump.off()

@@ -181,6 +181,9 @@ CMD_SET_FILTER = const(11)  # PIN: value = IIR and FIR bits of the sensor's EEPR
 CMD_BACKLOG = const(12)  # free: key 0 from the acknowledged position, 1 from value = boot<<16|seq;
 # REPLY_STARTED, REPLAY frames, CONFIG KEY_BACKLOG_SENT and KEY_JOURNAL_DROPPED, final REPLY
 CMD_ACK = const(13)  # PIN: value = boot << 16 | seq: the host stored everything up to there
+CMD_STOP = const(14)  # PIN: a clean stop before the power is removed: REPLY_STARTED, then
+# REPLY_OK once the counters are committed, the journal closed and the session marked ended;
+# the gate then does nothing (outputs off) until it is reset or powered off
 BACKLOG_UNACKNOWLEDGED = const(0)  # CMD_BACKLOG key: from the acknowledged position
 BACKLOG_FROM = const(1)  # CMD_BACKLOG key: from the (boot, seq) in value
 

@@ -379,6 +379,10 @@ class DeviceLink:
             busy_wait=True,
         ).check()  # fmt: skip
 
+    def stop(self, timeout: float = 10.0) -> Reply:
+        """A clean stop before unplugging: the final REPLY says everything is on flash."""
+        return self.request(protocol.CMD_STOP, timeout=timeout, until_final=True).check()
+
     def pump_prime(self, seconds: int) -> Reply:
         return self.request(protocol.CMD_PUMP_PRIME, 0, seconds).check()
 

@@ -346,6 +346,12 @@ def argparse_service() -> argparse.ArgumentParser:
     actions.add_parser(
         "self-test", parents=[pin], help="check the sensor: identity, config, ambient"
     )
+    actions.add_parser(
+        "stop",
+        parents=[pin],
+        help="a clean stop before unplugging: counters and journal on flash, the next boot is "
+        "no power cut; the gate then waits to be powered off",
+    )
     reset = actions.add_parser(
         "reset-counters",
         parents=[pin],
@@ -442,6 +448,9 @@ def do_service(state, args) -> None:
         elif args.action == "self-test":
             link.self_test()
             _out(state, "self-test passed")
+        elif args.action == "stop":
+            link.stop()
+            _out(state, "gate stopped cleanly: everything is on flash; unplug it now")
         elif args.action == "reset-counters":
             link.reset_counters()
             _out(state, "counters reset")

@@ -503,3 +503,48 @@ def test_the_calibration_survives_a_reboot_and_status_shows_it(rebooted):
     assert shown[p.KEY_CAL_REFERENCE] == 3700
     assert shown[p.KEY_CAL_DAY] == UNIX_S // 86400
     assert abs(shown[p.KEY_CAL_OFFSET] - 50) <= 25
+
+
+# -- a clean stop before unplugging (issue 12, defect 15) --
+
+
+def boot_records(live):
+    events = StreamDecoder().feed(bytes(live.world.uart.wire))
+    return [e.record for e in events if e.status is Status.OK and e.record.type == "boot"]
+
+
+def test_service_stop_makes_the_next_boot_a_plain_power_on(tmp_path, monkeypatch):
+    from host_tools import service
+
+    flash = str(tmp_path)
+    first = LiveGate(flash)
+    lines = []
+    try:
+        monkeypatch.setattr(service, "connect", lambda port, pin: first.link(pin=pin))
+        do, build = service.COMMANDS["service"]
+        state = type("State", (), {"print": staticmethod(lines.append)})()
+        do(state, build().parse_args([first.pty.path, "stop", "--pin", str(PIN)]))
+    finally:
+        first.stop()
+    assert lines == ["gate stopped cleanly: everything is on flash; unplug it now"]
+    second = LiveGate(flash, sensor=first.sensor)
+    try:
+        second.wait_virtual(500)
+        boots = boot_records(second)
+    finally:
+        second.stop()
+    assert [b.fields["reset_cause"] for b in boots] == [p.RESET_POWER_ON]
+
+
+def test_a_gate_stopped_without_service_stop_boots_as_a_power_cut(tmp_path):
+    flash = str(tmp_path)
+    first = LiveGate(flash)
+    first.wait_virtual(500)
+    first.stop()  # the plug pulled
+    second = LiveGate(flash, sensor=first.sensor)
+    try:
+        second.wait_virtual(500)
+        boots = boot_records(second)
+    finally:
+        second.stop()
+    assert [b.fields["reset_cause"] for b in boots] == [p.RESET_POWER_CUT]

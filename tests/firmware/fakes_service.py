@@ -225,3 +225,36 @@ class MemoryStore:
         if self.fail:
             raise OSError(28, "no space")
         self.lockout = list(values)
+
+
+class DuplexUART:
+    """A board UART for whole-gate tests: keeps what the gate wrote (`data[:written]`) and
+    `feed` queues bytes for the gate to read."""
+
+    def __init__(self, capture=65536):
+        self.written = 0
+        self.data = bytearray(capture)
+        self.rx = bytearray()
+
+    def write(self, buf):
+        n = len(buf)
+        room = len(self.data) - self.written
+        if room > 0:
+            self.data[self.written : self.written + min(n, room)] = buf[: min(n, room)]
+        self.written += n
+        return n
+
+    def feed(self, data):
+        self.rx.extend(data)
+
+    def any(self):
+        return len(self.rx)
+
+    def readinto(self, buf, nbytes=-1):
+        n = min(len(buf), len(self.rx), nbytes if nbytes >= 0 else len(buf))
+        if n <= 0:
+            return None
+        for i in range(n):
+            buf[i] = self.rx[i]
+        self.rx = self.rx[n:]
+        return n

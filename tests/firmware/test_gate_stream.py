@@ -3,35 +3,12 @@ than the baud rate carries (issue 12, defect 2), on both interpreters."""
 
 import protocol as p
 from config import Config, setting
-from fakes_board import FakeBoard, FakeUART
-from fakes_service import command_frame
+from fakes_board import FakeBoard
+from fakes_service import DuplexUART, command_frame
 from gate import Gate
 from support import payloads
 
 _BYTES_PER_S = 115200 // 10  # 8N1: ten bits a byte
-
-
-class DuplexUART(FakeUART):
-    """FakeUART that also receives: `feed` queues bytes for the gate to read."""
-
-    def __init__(self):
-        super().__init__(capture=65536)
-        self.rx = bytearray()
-
-    def feed(self, data):
-        self.rx.extend(data)
-
-    def any(self):
-        return len(self.rx)
-
-    def readinto(self, buf, nbytes=-1):
-        n = min(len(buf), len(self.rx), nbytes if nbytes >= 0 else len(buf))
-        if n <= 0:
-            return None
-        for i in range(n):
-            buf[i] = self.rx[i]
-        self.rx = self.rx[n:]
-        return n
 
 
 def run_gate(tick_ms, ms):
