@@ -240,6 +240,8 @@ class Commands:
         self._now = now
         if self._uart.any():
             self.link.receive()
+        elif not (self.auth.locked or self.calibration.state or self.buzzer_test.running):
+            return  # idle: no bytes waiting, no lock to end, nothing running
         self.auth.tick(now)
         cmd_calibrate.tick(self, now)
         test = self.buzzer_test

@@ -324,7 +324,8 @@ class Gate:
         elif ticks_diff(now, self._ambient_due) >= 0:
             self._read_ambient(now)
         self.commands.tick(now, self.uptime_s)  # may add pump prime / buzzer test to outputs
-        self._apply_outputs()
+        if control.pump != self._pump or control.buzzer != self._buzzer:
+            self._apply_outputs()
         if ticks_diff(now, self._next_status) >= 0:
             self._next_status = ticks_add(self._next_status, self.config.status_interval_ms)
             self._status()

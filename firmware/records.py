@@ -297,6 +297,8 @@ class RecordWriter:
         takes part of a frame loses the rest of it (counted in tx_short); the next drain sends
         a lone 0x00 first so that only that frame is damaged, not the one after it.
         """
+        if not self._frames and not self._resync:
+            return 0  # most ticks: nothing waiting
         written = 0
         if self._resync:
             if budget_bytes < 1:
