@@ -3,7 +3,7 @@
 Usage: python tools/pico/ctl.py [--sock build/pico-rig/ctl.sock] COMMAND ...
 Commands (pico_emu.mjs): time, stats, events, outputs, walk BODY_C [in|out], temp C,
 ambient C, background C, present 0|1, corrupt-pec N, pin N 0|1, get N, timeline JSON,
-wait-ms MS, uart-rx HEX, reset, save, quit.
+wait-ms MS, uart-rx HEX, hang, reset, save, quit.
 """
 
 import socket

@@ -407,7 +407,7 @@ function handleCommand(line, reply) {
         for (const it of items) { last = Math.max(last, it[0]); atWorldMs(it[0], () => timelineStep(it)); }
         reply(`ok ${last}`); break;
       }
-      case 'events': reply(events.join('\n') || '-'); break;
+      case 'events': reply(JSON.stringify(events)); break; // one line: a JSON list
       case 'outputs': {
         const o = {};
         for (const n of [PUMP, BUZZER]) o[n] = mcu.gpio[n].outputValue ? 1 : 0;
@@ -421,7 +421,7 @@ function handleCommand(line, reply) {
         const ms = parseFloat(p[1] || '2000'); const hist = new Map();
         profiler = (pc) => hist.set(pc, (hist.get(pc) || 0) + 1);
         setTimeout(() => { profiler = null; const top = [...hist.entries()].sort((a, b) => b[1] - a[1]).slice(0, 25);
-          reply(top.map(([a, n]) => '0x' + a.toString(16) + ' ' + n).join('\n')); }, ms);
+          reply(JSON.stringify(top.map(([a, n]) => ['0x' + a.toString(16), n]))); }, ms);
         break;
       }
       case 'mem': { // mem ADDR LEN -> hex
@@ -433,6 +433,12 @@ function handleCommand(line, reply) {
         REALTIME = p[1] !== '0';
         rtWall0 = performance.now(); rtEmu0 = sim.clock.nanos;
         reply('ok'); break;
+      }
+      case 'hang': { // the firmware hangs: interrupts off, the core spins on `b .` in SRAM
+        const spin = 0x20041ff0; // top of SRAM bank 5 (core 1's stack: unused by MicroPython)
+        mcu.writeUint16(spin, 0xe7fe);
+        mcu.core.PM = true; mcu.core.PC = spin; mcu.core.waiting = false;
+        ev('HANG'); reply('ok'); break;
       }
       case 'save': saveFlash(); reply('ok'); break;
       case 'reset': hardReset('RUN'); reply('ok'); break;

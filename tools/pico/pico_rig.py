@@ -172,17 +172,17 @@ class PicoEmulator:
         flash_timing=False,
         log=None,
     ):
-        self.workdir = Path(workdir)
+        self.workdir = Path(workdir).resolve()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.image = image(image_name)
-        self.flash = Path(flash) if flash else self.workdir / "flash.bin"
+        self.flash = Path(flash).resolve() if flash else self.workdir / "flash.bin"
         self.uart0_out = self.workdir / "uart0.bin"
         self.tty = self.workdir / "tty"
         self.uart0_tty = self.workdir / "uart0"
         self.ctl_sock = self.workdir / "ctl.sock"
         self._cdc_sock = self.workdir / "cdc.sock"
         self._uart_sock = self.workdir / "uart0.sock"
-        self.log_path = Path(log) if log else self.workdir / "emu.log"
+        self.log_path = Path(log).resolve() if log else self.workdir / "emu.log"
         self.options = {
             "realtime": realtime,
             "i2c-timing": i2c_timing,
@@ -339,8 +339,7 @@ class PicoEmulator:
         return json.loads(self.ctl("stats"))
 
     def events(self):
-        reply = self.ctl("events")
-        return [] if reply == "-" else reply.splitlines()
+        return json.loads(self.ctl("events"))
 
     def reset(self):
         """The RUN pin: a hard reset (flash kept, reset cause HARD)."""
@@ -431,7 +430,11 @@ def main(argv=None):
     )
     parser.add_argument("--dir", default="build/pico-rig", help="working folder (flash, ptys)")
     parser.add_argument("--image", default=IMAGE_1_29, help=f"image in {pico_dir()}")
-    parser.add_argument("--realtime", action="store_true", help="never run ahead of the clock")
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="let an idle chip run ahead of the clock (the default keeps to real time)",
+    )
     parser.add_argument("--timing", action="store_true", help="I2C and flash timing on")
     parser.add_argument(
         "--walk", type=float, metavar="MINUTES", help="after 5 s, a Poisson scenario this long"
@@ -446,7 +449,7 @@ def main(argv=None):
     emu = PicoEmulator(
         args.dir,
         args.image,
-        realtime=args.realtime,
+        realtime=not args.fast,
         i2c_timing=args.timing,
         flash_timing=args.timing,
     )
