@@ -4,7 +4,7 @@ and its MLX90614 target, UART0 decoded with the project's decoder; a hung loop; 
 followed by `fevergate sync` over UART0."""
 
 import pico_rig
-from pico_tier import fevergate
+from pico_tier import SITE_PIN, fevergate
 
 from host_tools.decoder import StreamDecoder
 from host_tools.shim.scenario import IN, Scenario
@@ -107,7 +107,7 @@ def test_after_a_power_cut_the_journal_is_whole_and_sync_stores_everything_it_ke
     runs = boots_of(records(emu.uart_bytes()))
     assert runs[-1][0].fields["reset_cause"] == protocol.RESET_POWER_CUT
     store = tmp_path / "store.db"
-    synced = fevergate("sync", str(emu.uart0_tty), "--store", str(store), "--pin", "1234")
+    synced = fevergate("sync", str(emu.uart0_tty), "--store", str(store), "--pin", str(SITE_PIN))
     assert synced.returncode == 0, synced.stdout + synced.stderr
     with open_store(str(store), readonly=True) as db:
         stored = list(db.query(type_="passage"))
