@@ -169,6 +169,7 @@ class BridgeCore:
             spool,
             pin,
             unix_time=unix_time,
+            utc_offset_min=utc_offset_min(tz, clock()),
             reply_timeout_s=reply_timeout_s,
             max_resends=max_resends,
             on_ack_reply=self._ack_reply,
@@ -452,6 +453,13 @@ def argparse_bridge(parser) -> None:
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the gate")
     parser.add_argument("--no-time-sync", action="store_true", help="leave the gate's clock")
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+
+
+def utc_offset_min(tz: datetime.tzinfo | None, unix_s: float) -> int:
+    """The site's UTC offset in minutes at `unix_s`, sent to the gate with the time (its day)."""
+    when = datetime.datetime.fromtimestamp(unix_s, tz or datetime.timezone.utc)
+    offset = when.utcoffset()
+    return 0 if offset is None else int(offset.total_seconds()) // 60
 
 
 def site_tz(name: str | None) -> datetime.tzinfo:

@@ -309,3 +309,22 @@ def test_the_ack_point_stops_before_a_gap_and_before_what_the_broker_has_not_tak
     spool.ingest(decoder.feed(boot + passage(1)))  # stored already: not queued again
     assert spool.pending_count() == 0
     spool.close()
+
+
+def test_the_bridge_sends_the_sites_utc_offset_with_the_time(tmp_path, mqtt_broker):
+    import zoneinfo
+
+    spool = SpoolStore(str(tmp_path / "spool.db"))
+    try:
+        _, core = run_gate(
+            spool, mqtt_broker.url, minutes=0.5, tz=zoneinfo.ZoneInfo("Asia/Shanghai")
+        )
+        core.close(wait_s=10)
+        echoed = [
+            r["fields"].get("value")
+            for r in spool.query(device_id=DEVICE)
+            if r["type"] == "config" and r["fields"].get("key") == protocol.KEY_UTC_OFFSET
+        ]
+        assert echoed and set(echoed) == {480}  # the gate's day is Shanghai's
+    finally:
+        spool.close()
