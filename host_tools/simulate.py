@@ -68,7 +68,8 @@ def argparse_simulate(parser):
     parser.epilog = (
         "examples:\n  fevergate simulate --demo\n"
         "  fevergate simulate --minutes 60 --rate 5 --store gate.db --connect-after 50\n"
-        "  fevergate simulate --pty   (a gate on a pseudo-terminal for monitor, sync, config)"
+        "  fevergate simulate --pty   (a gate on a pseudo-terminal for monitor, sync, config)\n"
+        "  fevergate simulate --ambient cold,normal,hot --compensation both --fever-fraction 0.25"
     )
     parser.add_argument("--minutes", type=float, default=3.0, help="simulated minutes (3)")
     parser.add_argument("--rate", type=float, default=20.0, help="people per minute (20)")
@@ -637,9 +638,20 @@ def _pct(value):
 
 
 def format_screening(screen):
-    """Two lines: the instrument's own errors, and the body truth's sensitivity/specificity."""
+    """Two lines: the instrument's own errors, and the body truth's sensitivity/specificity;
+    then one line a condition when several were mixed."""
     inst, body = screen["instrument"], screen["body"]
     comp = "on" if screen.get("ambient_comp") else "off"
+    per = []
+    conditions = screen.get("conditions", {})
+    if len(conditions) > 1:
+        for name, scores in conditions.items():
+            b, i = scores["body"], scores["instrument"]
+            per.append(
+                f"         {name}: sensitivity {_pct(b['sensitivity'])}, specificity "
+                f"{_pct(b['specificity'])}; {i['wrong_outside_band']} wrong outside the band, "
+                f"{_pct(i['remeasure_rate'])} re-measures"
+            )
     return [
         f"screen   instrument: {inst['wrong_outside_band']} wrong outside the +-"
         f"{screen['band_c']:.1f} C band, {inst['wrong_in_band']} inside, "
@@ -647,6 +659,7 @@ def format_screening(screen):
         f"         body (core >= {screen['threshold_c']:.2f} C): sensitivity "
         f"{_pct(body['sensitivity'])}, specificity {_pct(body['specificity'])} "
         f"(ambient compensation {comp})",
+        *per,
     ]
 
 

@@ -156,3 +156,16 @@ def test_ambient_compensation_restores_the_body_scores_of_cold_and_hot_entrances
     assert cold_on["specificity"] >= 0.85 and hot_on["sensitivity"] >= 0.85
     for screening in (summary["screening"], summary["screening_without_compensation"]):
         assert screening["instrument"]["wrong_outside_band"] == 0
+
+
+def test_the_text_summary_shows_each_entrance_with_and_without_compensation():
+    parser = argparse_simulate(argparse.ArgumentParser(prog="fevergate simulate"))
+    argv = ["--minutes", "2", "--runtime", "cpython", "--ambient", "cold,hot"]
+    args = parser.parse_args(argv + ["--compensation", "both", "--fever-fraction", "0.3"])
+    state = State()
+    assert do_simulate(state, args) == 0, state.err.getvalue()
+    text = state.out.getvalue()
+    assert "wrong outside the +-0.3 C band" in text
+    assert "(ambient compensation on)" in text and "(ambient compensation off)" in text
+    assert text.count("         cold: sensitivity") == 2
+    assert text.count("         hot: sensitivity") == 2

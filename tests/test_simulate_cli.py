@@ -21,6 +21,9 @@ SUMMARY_KEYS = {
     "records_received",
     "records_lost",
     "faults",
+    "people_countable",
+    "people_abreast",
+    "screening",
 }
 
 
