@@ -1,13 +1,14 @@
 """`fevergate report`: the day at a gate, from the SQLite store, as text and as a PNG.
 
-`day_report(store, day, device_id=None)` reads the records whose wall time falls on `day`
-(UTC) and returns one `GateDay` per gate: people in per hour (and out), the day's total in
-(the figure gates like this reported every day), fevers and re-measures by kind, the
-temperatures of the measured passages (normal and fever verdicts) with their mean and
-standard deviation, the faults raised and cleared, and the calibration in force at the end of
-the day (the last calibration CONFIG records the gate sent before then). `format_text` and
-`render_png` (matplotlib, Agg) present it. Records without a wall time (a boot whose clock was
-never synced) cannot be placed on a day: they are counted and the report says so.
+`day_report(store, day, device_id=None, tz=None)` reads the records whose wall time falls on
+`day` in the site's zone (host_tools/sitezone.py: `--tz`, default the laptop's) and returns one
+`GateDay` per gate: people in per hour (and out), the day's total in (the figure gates like
+this reported every day), fevers and re-measures by kind, the temperatures of the measured
+passages (normal and fever verdicts) with their mean and standard deviation, the faults raised
+and cleared, and the calibration in force at the end of the day (the last calibration CONFIG
+records the gate sent before then). `format_text` and `render_png` (matplotlib, Agg) present
+it. Records without a wall time (a boot whose clock was never synced) cannot be placed on a
+day: they are counted and the report says so.
 
 Every fever figure is a screening result, to be confirmed with a clinical thermometer, as the
 screening standards ask; both the text and the PNG say so.
@@ -19,6 +20,7 @@ import datetime
 import math
 from dataclasses import dataclass, field
 
+from host_tools import sitezone
 from host_tools.decoder import FAULT_NAMES, VERDICT_NAMES
 from host_tools.store import RecordStore, open_store
 from host_tools.wire import protocol
@@ -27,6 +29,7 @@ SCREENING_NOTE = "Fever results are screening results: confirm each with a clini
 HISTOGRAM_STEP_CC = 20  # 0.20 C bins
 _DAY_S = 86400
 _MEASURED = (protocol.VERDICT_NORMAL, protocol.VERDICT_FEVER)
+_THRESHOLD_KEY = 1  # firmware/config.py SETTINGS: fever_threshold_cc
 
 
 @dataclass
@@ -44,6 +47,8 @@ class GateDay:
     faults_cleared: dict[str, int] = field(default_factory=dict)
     calibration: dict[str, int] | None = None  # offset_cc, reference_cc, day (days since 1970)
     undated_records: int = 0  # of this gate, without a wall time: not in the day
+    zone: str = "UTC"  # the time zone the day and its hours are in, as the header names it
+    threshold_cc: int | None = None  # the gate's fever threshold that day (None: not recorded)
 
     @property
     def people_in(self) -> int:
@@ -87,13 +92,10 @@ def parse_day(text: str) -> datetime.date:
         raise ValueError(f"--day {text!r}: give a date like 2026-02-13") from None
 
 
-def day_bounds(day: datetime.date, tz: datetime.tzinfo | None = None) -> tuple[float, float]:
-    """Unix seconds of the day's first instant and of the next day's, in `tz` (UTC)."""
-    tz = tz or datetime.timezone.utc
-    start = datetime.datetime(day.year, day.month, day.day, tzinfo=tz)
-    following = day + datetime.timedelta(days=1)
-    end = datetime.datetime(following.year, following.month, following.day, tzinfo=tz)
-    return start.timestamp(), end.timestamp()
+def day_bounds(day: datetime.date, tz=datetime.timezone.utc) -> tuple[float, float]:
+    """Unix seconds of the day's first instant and of the next day's, in `tz` (None: the
+    laptop's zone; a daylight-saving day has 23 or 25 hours)."""
+    return sitezone.day_bounds(day, tz)
 
 
 def devices(store: RecordStore) -> list[int]:
@@ -106,30 +108,31 @@ def day_report(
     device_id: int | None = None,
     tz: datetime.tzinfo | None = None,
 ) -> list[GateDay]:
-    """One GateDay per gate with records on `day` (only `device_id` when given); the day and
-    its hours in `tz` (default UTC)."""
+    """One GateDay per gate with records on `day` in the zone `tz` (None: the laptop's; only
+    `device_id` when given)."""
     since, until = day_bounds(day, tz)
     gates = [device_id] if device_id is not None else devices(store)
     out = []
     for gate in gates:
-        report = GateDay(gate, day)
+        report = GateDay(gate, day, zone=sitezone.zone_name(tz, since))
         seen = False
         for row in store.query(device_id=gate, since=since, until=until):
             seen = True
-            _add(report, row, since)
+            _add(report, row, tz)
         if not seen:
             continue
         report.calibration = _calibration(store, gate, until)
+        report.threshold_cc = _setting(store, gate, until, _THRESHOLD_KEY)
         report.undated_records = store.undated(gate)
         out.append(report)
     return out
 
 
-def _add(report: GateDay, row: dict, since: float) -> None:
+def _add(report: GateDay, row: dict, tz) -> None:
     fields = row["fields"]
     kind = row["type"]
     if kind == "passage":
-        hour = min(23, int((row["wall_time"] - since) // 3600))  # a 25-hour DST day
+        hour = sitezone.hour_of(row["wall_time"], tz)  # the site's clock (DST days too)
         direction = fields["direction"]
         if direction == protocol.DIR_OUT:
             report.people_out_by_hour[hour] += 1
@@ -151,6 +154,15 @@ def _add(report: GateDay, row: dict, since: float) -> None:
         name = FAULT_NAMES.get(fields["code"], str(fields["code"]))
         table = report.faults_raised if fields["active"] else report.faults_cleared
         table[name] = table.get(name, 0) + 1
+
+
+def _setting(store: RecordStore, device_id: int, until: float, key: int) -> int | None:
+    """The last value of a setting the gate reported (CONFIG records) before `until`."""
+    value = None
+    for fields in store.config_before(device_id, until):
+        if fields["key"] == key:
+            value = fields["value"]
+    return value
 
 
 def _calibration(store: RecordStore, device_id: int, until: float) -> dict[str, int] | None:
@@ -176,14 +188,15 @@ def _c(cc: float) -> str:
     return f"{cc / 100:.2f} C"
 
 
-def format_text(reports: list[GateDay], store_path: str, tz_name: str = "UTC") -> str:
+def format_text(reports: list[GateDay], store_path: str, tz_name: str | None = None) -> str:
+    """The report as text; the zone in the header is `tz_name`, else each day's own."""
     lines = []
     for r in reports:
         lines += [
-            f"fevergate report: {r.day.isoformat()} ({tz_name}), gate 0x{r.device_id:08X}, "
-            f"store {store_path}",
+            f"fevergate report: {r.day.isoformat()} ({tz_name or r.zone}), "
+            f"gate 0x{r.device_id:08X}, store {store_path}",
             f"people in     {r.people_in}   (out {r.people_out})",
-            f"hour ({tz_name})   in  out",
+            f"hour ({tz_name or r.zone})   in  out",
         ]
         peak = max(r.people_in_by_hour) or 1
         for hour in range(24):
@@ -194,6 +207,7 @@ def format_text(reports: list[GateDay], store_path: str, tz_name: str = "UTC") -
         if r.people_unknown_direction:
             lines.append(f"  (direction unknown: {r.people_unknown_direction}, counted in)")
         lines.append(f"fevers        {r.fevers} screening results ({r.fever_alarms} fever alarms)")
+        lines.append(f"threshold     {_threshold_text(r)}")
         remeasures = sum(r.remeasures.values())
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(r.remeasures.items()))
         lines.append(f"re-measures   {remeasures}" + (f" ({kinds})" if kinds else ""))
@@ -281,6 +295,17 @@ def format_site(reports: list[GateDay], tz_name: str, store_name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def threshold_c(r: GateDay) -> float:
+    """The fever threshold the gate used that day, or the default when none was recorded."""
+    return r.threshold_cc / 100 if r.threshold_cc is not None else protocol_threshold_c()
+
+
+def _threshold_text(r: GateDay) -> str:
+    if r.threshold_cc is not None:
+        return f"{threshold_c(r):.2f} °C (the gate's setting that day)"
+    return f"{threshold_c(r):.2f} °C (the default: no setting recorded in the store)"
+
+
 def _calibration_text(cal: dict[str, int] | None) -> str:
     if cal is None:
         return "none recorded"
@@ -304,27 +329,42 @@ def render_png(reports: list[GateDay], path: str) -> None:
     for row, r in zip(axes, reports, strict=True):
         hours, temps = row
         x = list(range(24))
-        hours.bar(x, r.people_in_by_hour, label="in", color="tab:blue")
-        hours.bar(x, r.people_out_by_hour, bottom=r.people_in_by_hour, label="out", color="0.7")
+        hours.bar([h - 0.2 for h in x], r.people_in_by_hour, 0.4, label="in", color="tab:blue")
+        hours.bar([h + 0.2 for h in x], r.people_out_by_hour, 0.4, label="out", color="0.6")
         hours.set_xticks(range(0, 24, 2))
-        hours.set_xlabel("hour (UTC)")
+        hours.set_xlabel(f"hour ({r.zone})")
         hours.set_ylabel("people")
-        hours.set_title(f"gate 0x{r.device_id:08X}, {r.day.isoformat()}: {r.people_in} in")
+        hours.set_title(
+            f"Daily screening report: gate 0x{r.device_id:08X}, {r.day.isoformat()} "
+            f"({r.zone}): {r.people_in} in, {r.people_out} out"
+        )
         hours.legend()
+        if r.undated_records:
+            hours.text(
+                0.01,
+                0.97,
+                f"{r.undated_records} records without a clock time (not in any day)",
+                transform=hours.transAxes,
+                va="top",
+                fontsize=8,
+                color="tab:orange",
+            )
         bins = r.histogram()
         if bins:
+            limit = threshold_c(r)
             temps.bar(
                 [(b + HISTOGRAM_STEP_CC / 2) / 100 for b, _ in bins],
                 [n for _, n in bins],
                 width=HISTOGRAM_STEP_CC / 100 * 0.9,
-                color="tab:green",
+                color=["tab:red" if b / 100 >= limit else "tab:green" for b, _ in bins],
             )
             temps.axvline(r.mean_c, color="k", linestyle="--", label=f"mean {r.mean_c:.2f} C")
+            which = "the gate's" if r.threshold_cc is not None else "default"
             temps.axvline(
-                protocol_threshold_c(), color="tab:red", label="fever threshold (default)"
+                limit, color="tab:red", label=f"fever threshold {limit:.2f} °C ({which})"
             )
             temps.legend()
-        temps.set_xlabel("body temperature, C")
+        temps.set_xlabel("forehead-based estimate of body temperature, °C")
         temps.set_ylabel("passages")
         spread = f", sd {r.spread_c:.2f} C" if r.temperatures_cc else ""
         temps.set_title(
@@ -333,7 +373,7 @@ def render_png(reports: list[GateDay], path: str) -> None:
             fontsize=9,
         )
     fig.suptitle(SCREENING_NOTE, fontsize=10, color="tab:red")
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=90, format="png")  # a path, or a binary stream
     plt.close(fig)
 
 
@@ -353,11 +393,14 @@ def protocol_threshold_c() -> float:
 def argparse_report(parser) -> None:
     import textwrap
 
+    from host_tools.cli import device_id
+
     parser.description = textwrap.fill(
         "The day at the gate(s) from the SQLite store: people per hour and the day's total, "
         "fevers (screening results) and re-measures, the temperature histogram with its mean "
         "and spread, faults, the calibration in force. Text on stdout; --png also draws it. "
-        "Days are UTC days of the records' wall time (set by `fevergate sync` or time-sync).",
+        "Days and hours are in the site's time zone (--tz; default this computer's), of the "
+        "records' wall time (set by `fevergate sync` or time-sync).",
         79,
     )
     parser.epilog = (
@@ -370,22 +413,28 @@ def argparse_report(parser) -> None:
     parser.add_argument(
         "--site-view", action="store_true", help="every gate on one line and the site total"
     )
-    parser.add_argument("--tz", metavar="ZONE", help="the site's timezone for the day (UTC)")
     parser.add_argument("--day", metavar="YYYY-MM-DD", help="the day (default: the latest)")
     parser.add_argument("--png", metavar="OUT.png", help="also draw the report into this PNG")
-    parser.add_argument(
-        "--device", type=lambda t: int(t, 0), metavar="ID", help="one gate (default: all)"
-    )
+    parser.add_argument("--device", type=device_id, metavar="ID", help="one gate (default: all)")
+    sitezone.add_tz_option(parser)
 
 
 def do_report(state, args) -> int:
-    from host_tools.errors import EXIT_DATA, EXIT_FILE, EXIT_USAGE, FevergateError
+    from host_tools.errors import EXIT_DATA, EXIT_USAGE, FevergateError
 
-    tz, tz_name = datetime.timezone.utc, "UTC"
-    if args.tz:
-        from host_tools.bridge import site_tz
+    tz = sitezone.parse_zone(args.tz)
+    tz_name = sitezone.zone_name(tz)
+    if args.png is not None:
+        import os
 
-        tz, tz_name = site_tz(args.tz), args.tz
+        if os.path.isdir(args.png):
+            raise FevergateError(
+                f"--png {args.png} is a folder: give a file name like day.png", EXIT_USAGE
+            )
+        if not args.png.lower().endswith(".png"):
+            raise FevergateError(
+                f"--png {args.png}: the picture is a PNG, give a name ending .png", EXIT_USAGE
+            )
     store = open_store(args.store, readonly=True)
     try:
         if args.day:
@@ -397,7 +446,7 @@ def do_report(state, args) -> int:
             latest = store.latest_wall_time()
             if latest is None:
                 raise FevergateError(f"{args.store} has no records with a wall time", EXIT_DATA)
-            day = datetime.datetime.fromtimestamp(latest, tz).date()
+            day = sitezone.local_date(latest, tz)
         reports = day_report(store, day, args.device, tz)
     finally:
         store.close()
@@ -411,9 +460,8 @@ def do_report(state, args) -> int:
     else:
         state.out.write(format_text(reports, store.name, tz_name))
     if args.png:
-        try:
-            render_png(reports, args.png)
-        except OSError as exc:
-            raise FevergateError(f"{args.png}: cannot write ({exc})", EXIT_FILE) from None
+        from host_tools.outfile import write_whole
+
+        write_whole(args.png, lambda out: render_png(reports, out), binary=True)
         state.out.write(f"drawn into {args.png}\n")
     return 0
