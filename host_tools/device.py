@@ -247,7 +247,7 @@ class DeviceLink:
     ) -> None:
         if isinstance(port_or_serial, str):
             self.serial = open_port(port_or_serial, baudrate, timeout=0.05)
-            self.port = port_or_serial
+            self.port = self.serial.name  # `auto` resolved
         else:
             self.port = getattr(port_or_serial, "port", None) or repr(port_or_serial)
             self.serial = guard(port_or_serial, self.port)

@@ -109,6 +109,10 @@ def open_port(url_or_path: str, baud: int = 115200, timeout: float | None = 0.1,
     import os
     import stat
 
+    if url_or_path == "auto":
+        from host_tools.ports import find_gate
+
+        url_or_path = find_gate()
     if "://" not in url_or_path and os.path.exists(url_or_path):
         mode = os.stat(url_or_path).st_mode
         if stat.S_ISDIR(mode):
