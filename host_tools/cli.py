@@ -26,6 +26,7 @@ from host_tools.errors import (
     EXIT_USAGE,
     FevergateError,
 )
+from host_tools.sitezone import add_tz_option, parse_zone
 
 __all__ = ["main", "COMMANDS", "State"]
 
@@ -75,7 +76,8 @@ def _add_port(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "port",
         metavar="PORT",
-        help="serial port (/dev/ttyUSB0, COM3, a pty path) or pyserial URL (socket://host:port)",
+        help="serial port (/dev/ttyUSB0, COM3, a pty path), pyserial URL (socket://host:port), "
+        "or auto (the one gate plugged in)",
     )
     parser.add_argument("--baud", type=baud_rate, default=115200, help="baud rate (115200)")
 
@@ -139,6 +141,7 @@ def argparse_monitor(parser: argparse.ArgumentParser) -> None:
     view.add_argument("--jsonl", action="store_true", help="print one JSON object per event")
     parser.add_argument("--duration", type=_duration, metavar="S", help="stop after S seconds")
     parser.add_argument("--db", metavar="FILE", help="also store every record in this SQLite file")
+    add_tz_option(parser)
 
 
 def do_monitor(state: State, args) -> int:
@@ -152,6 +155,7 @@ def do_monitor(state: State, args) -> int:
         out=state.out,
         duration_s=args.duration,
         db=args.db,
+        tz=parse_zone(args.tz),
     )
     return EXIT_INTERRUPTED if totals["interrupted"] else EXIT_OK
 
@@ -293,7 +297,8 @@ _BAD_NAMES = ("CRC_MISMATCH", "FRAMING_ERROR", "UNKNOWN_TYPE", "UNSUPPORTED_VERS
 def argparse_export(parser: argparse.ArgumentParser) -> None:
     _describe(
         parser,
-        "Write stored records as CSV or JSON lines. Dates are local time (2024-05-01, "
+        "Write stored records as CSV or JSON lines. Dates are in the site's time zone (--tz; "
+        "default this computer's: 2024-05-01, "
         "2024-05-01T08:30) or Unix seconds; --since is inclusive, --until exclusive; records "
         "without a known wall time are left out when a date is given.",
         [
@@ -313,6 +318,7 @@ def argparse_export(parser: argparse.ArgumentParser) -> None:
         "--type", metavar="TYPE", help="one record type: passage, alarm, fault, boot, status..."
     )
     parser.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")
+    add_tz_option(parser)
 
 
 def do_export(state: State, args) -> int:
@@ -320,8 +326,9 @@ def do_export(state: State, args) -> int:
     from host_tools.outfile import refuse_inputs, write_whole
     from host_tools.store import open_store
 
-    since = parse_date(args.since) if args.since else None
-    until = parse_date(args.until) if args.until else None
+    tz = parse_zone(args.tz)
+    since = parse_date(args.since, tz) if args.since else None
+    until = parse_date(args.until, tz) if args.until else None
     fmt = "csv" if args.csv else "jsonl"
     if args.output is not None:
         refuse_inputs(args.output, [args.db])  # before anything opens either
@@ -329,7 +336,7 @@ def do_export(state: State, args) -> int:
         check_filters(store, args.device, args.type)
 
         def fill(out) -> int:
-            return export(store, out, fmt, args.device, since, until, args.type)
+            return export(store, out, fmt, args.device, since, until, args.type, tz)
 
         if args.output is None:
             fill(state.out)
@@ -400,6 +407,7 @@ COMMANDS = {
     "log": (do_log, argparse_log),
     "decode": (do_decode, argparse_decode),
     "export": (do_export, argparse_export),
+    "ports": _lazy("host_tools.ports", "ports"),
     "sync": _lazy("host_tools.sync", "sync"),
     "bridge": _lazy("host_tools.bridge", "bridge"),
     "ingest": _lazy("host_tools.ingest", "ingest"),
@@ -416,6 +424,7 @@ HELP = {
     "log": "store everything a gate sends in SQLite",
     "decode": "decode a capture file of raw UART bytes",
     "export": "write stored records as CSV or JSON lines",
+    "ports": "the serial ports, the gate's marked (PORT may be `auto`)",
     "sync": "download the gate's flash journal into the store (service PIN)",
     "bridge": "beside a gate: sync it and publish its records to the site's MQTT broker",
     "ingest": "the site's records from the MQTT broker into PostgreSQL, each once",
@@ -429,6 +438,19 @@ HELP = {
 }
 
 
+def version_line() -> str:
+    """`fevergate 0.1.0 (record protocol version 1)`."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from host_tools.wire import protocol
+
+    try:
+        mine = version("fevergate")
+    except PackageNotFoundError:
+        mine = "(not installed)"
+    return f"fevergate {mine} (record protocol version {protocol.VERSION})"
+
+
 def _parser(chosen: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fevergate",
@@ -436,6 +458,7 @@ def _parser(chosen: str | None) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=version_line())
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for name, (_do, build) in COMMANDS.items():

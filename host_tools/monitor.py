@@ -42,6 +42,7 @@ from host_tools.decoder import (
 )
 from host_tools.errors import EXIT_GARBAGE, FevergateError
 from host_tools.serialport import guard, open_port
+from host_tools.sitezone import local_date
 from host_tools.store import (
     BAD_STATUSES,
     BOOT_UNKNOWN,
@@ -56,6 +57,8 @@ from host_tools.wire import protocol
 __all__ = ["monitor", "Totals", "describe", "event_to_dict", "GARBAGE_BYTES", "MODES"]
 
 GARBAGE_BYTES = 512
+DEFAULT_STATUS_PERIOD_S = 60.0  # the gate's status_interval_ms default, until STATUS shows it
+SILENT_HINT_S = 2.0  # a port silent this long gets the wiring hint
 IDENTIFY_EVERY_S = 2.0  # STATUS asked again this often until the gate says who it is
 MODES = ("rich", "raw", "jsonl", "quiet")
 _READ_TIMEOUT_S = 0.1
@@ -66,9 +69,9 @@ _REMEASURES = frozenset(v for v, name in VERDICT_NAMES.items() if name.startswit
 # -- one line per event --
 
 
-def _clock(wall: float | None, record: Record | None) -> str:
+def _clock(wall: float | None, record: Record | None, tz=None) -> str:
     if wall is not None:
-        return datetime.datetime.fromtimestamp(wall).strftime("%Y-%m-%d %H:%M:%S")
+        return datetime.datetime.fromtimestamp(wall, tz).strftime("%Y-%m-%d %H:%M:%S")
     if record is not None:
         return f"up {record.t_cs / 100:>14.2f} s"
     return " " * 19
@@ -78,8 +81,9 @@ def _temp(temp_cc: int) -> str:
     return f"{temp_cc / 100:5.2f} C"
 
 
-def describe(record: Record, wall: float | None = None) -> tuple[str, str]:
-    """A record as one line of text, and the rich style it is shown in."""
+def describe(record: Record, wall: float | None = None, tz=None) -> tuple[str, str]:
+    """A record as one line of text (the clock in the zone `tz`, None: the laptop's), and the
+    rich style it is shown in."""
     f = record.fields
     t = record.type
     style = ""
@@ -124,20 +128,20 @@ def describe(record: Record, wall: float | None = None) -> tuple[str, str]:
     else:
         text = f"{t:<7} " + " ".join(f"{k} {v}" for k, v in f.items())
         style = "dim"
-    return f"{_clock(wall, record)}  #{record.seq:<5} {text}", style
+    return f"{_clock(wall, record, tz)}  #{record.seq:<5} {text}", style
 
 
-def describe_event(event: Event, wall: float | None = None) -> tuple[str, str]:
+def describe_event(event: Event, wall: float | None = None, tz=None) -> tuple[str, str]:
     """Any event (good record, damaged frame, gap, new boot) as a line and a style."""
     if event.status is Status.OK:
-        return describe(event.record, wall)
+        return describe(event.record, wall, tz)
     pad = " " * 19
     if event.status is Status.GAP:
         return f"{pad}  ! {event.lost} record(s) lost ({event.detail})", "yellow"
     if event.status is Status.NEW_BOOT:
         return f"{pad}  --- new boot ({event.detail})", "cyan"
     if event.status is Status.REPLAY:
-        line, _ = describe(event.record, wall)
+        line, _ = describe(event.record, wall, tz)
         return f"{line}  (from the journal, boot {event.boot})", "dim"
     return (
         f"{pad}  ! bad frame {event.status.value}: {event.detail} ({len(event.raw)} bytes)",
@@ -185,15 +189,18 @@ class Totals:
     """Counters over a stream. people_in, fevers and remeasures count today's passages (local
     date of their wall time; a record without a wall time counts for today)."""
 
-    def __init__(self, now=time.time) -> None:
+    def __init__(self, now=time.time, tz=None) -> None:
         self._now = now
+        self.tz = tz  # the site's zone (None: the laptop's): "today" is its date
         self.started = now()
-        self.day = datetime.date.fromtimestamp(self.started)
+        self.day = local_date(self.started, tz)
         self.people_in = self.people_out = self.fevers = self.remeasures = 0
         self.alarms = self.faults = self.boots = 0
         self.good = self.bad = self.lost = self.bytes = 0
         self.last_good: float | None = None
         self.stored = 0
+        self.status_period_s = DEFAULT_STATUS_PERIOD_S  # learned from the STATUS records
+        self._last_status: float | None = None
 
     def add(self, event: Event, wall: float | None) -> None:
         status = event.status
@@ -210,7 +217,7 @@ class Totals:
         record = event.record
         t = record.type
         if t == "passage":
-            day = datetime.date.fromtimestamp(wall) if wall is not None else self.day
+            day = local_date(wall, self.tz) if wall is not None else self.day
             if day > self.day:
                 self.day = day
                 self.people_in = self.people_out = self.fevers = self.remeasures = 0
@@ -231,6 +238,11 @@ class Totals:
             self.faults += 1
         elif t == "boot":
             self.boots += 1
+        elif t == "status":
+            now = self._now()
+            if self._last_status is not None and now - self._last_status > 0.05:
+                self.status_period_s = now - self._last_status
+            self._last_status = now
 
     def since_good(self) -> float | None:
         return None if self.last_good is None else self._now() - self.last_good
@@ -257,9 +269,28 @@ class Totals:
             "stored": self.stored,
         }
 
-    def line(self) -> str:
+    def link_dead(self) -> bool:
+        """Nothing at all, or no good frame for two status periods: check the cable."""
         since = self.since_good()
-        link = "no good frame yet" if since is None else f"last good frame {since:.0f} s ago"
+        if since is None:
+            return self.bytes == 0 and self._now() - self.started >= SILENT_HINT_S
+        return since > 2 * self.status_period_s
+
+    def link_text(self) -> str:
+        since = self.since_good()
+        if since is None:
+            if self.bytes == 0 and self._now() - self.started >= SILENT_HINT_S:
+                return "0 bytes received: check wiring and baud rate"
+            return "no good frame yet"
+        if since > 2 * self.status_period_s:
+            return (
+                f"DEAD? no good frame for {since:.0f} s, two status periods "
+                f"({self.status_period_s:.3g} s each) missed: check the cable"
+            )
+        return f"last good frame {since:.0f} s ago"
+
+    def line(self) -> str:
+        link = self.link_text()
         return (
             f"today: {self.people_in} in, {self.fevers} fevers, {self.remeasures} re-measures"
             f" | {self.lost} lost, {self.bad} bad frames ({self.bad_rate():.1%})"
@@ -312,8 +343,10 @@ class _RichView(_View):
         from rich.panel import Panel
         from rich.text import Text
 
-        lines = "\n".join(self.totals.line().split(" | "))
-        return Panel(Text(lines), title="fevergate monitor", expand=False)
+        *figures, link = self.totals.line().split(" | ")
+        text = Text("\n".join(figures) + "\n")
+        text.append(link, style="bold white on red" if self.totals.link_dead() else "green")
+        return Panel(text, title="fevergate monitor", expand=False)
 
     def start(self, name: str) -> None:
         from rich.live import Live
@@ -330,7 +363,7 @@ class _RichView(_View):
     def event(self, event, wall) -> None:
         from rich.text import Text
 
-        text, style = describe_event(event, wall)
+        text, style = describe_event(event, wall, self.totals.tz)
         self.console.print(Text(text, style=style))
 
     def tick(self) -> None:
@@ -338,15 +371,18 @@ class _RichView(_View):
             self.live.update(self._panel())
         elif time.monotonic() >= self._next_line:
             self._next_line = time.monotonic() + _TOTALS_EVERY_S
-            self.console.print("== " + self.totals.line())
+            self.console.print("== " + self.totals.line(), style=self._style())
         self.console.file.flush()
+
+    def _style(self) -> str:
+        return "bold red" if self.totals.link_dead() else ""
 
     def stop(self) -> None:
         if self.live is not None:
             self.live.update(self._panel())
             self.live.stop()
         else:
-            self.console.print("== " + self.totals.line())
+            self.console.print("== " + self.totals.line(), style=self._style())
         self.console.file.flush()
 
 
@@ -375,6 +411,7 @@ def monitor(
     duration_s: float | None = None,
     db=None,
     garbage_bytes: int = GARBAGE_BYTES,
+    tz=None,
 ) -> dict:
     """Read `port` (a path or URL, or an open pyserial-like object) until `stop` is set,
     `duration_s` has passed, or Ctrl-C (then the totals say "interrupted": True).
@@ -385,7 +422,7 @@ def monitor(
     """
     if out is None:
         out = sys.stdout
-    totals = Totals()
+    totals = Totals(tz=tz)
     view = _view(mode, out, totals)
     own_port = isinstance(port, str)
     if own_port:

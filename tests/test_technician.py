@@ -4,7 +4,10 @@ on stderr and a documented exit code, and nothing is destroyed."""
 
 import errno
 import io
+import json
 import os
+import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -503,3 +506,187 @@ def test_readme_lists_every_host_command():
     table = readme[readme.index("## The technician's CLI") :]
     for name in COMMANDS:
         assert f"`fevergate {name}" in table or f"/ {name}" in table or f"`{name}`" in table, name
+
+
+# -- 5. one site time zone for report, monitor and export --
+
+LATE_UTC = 1_770_939_000  # 2026-02-12 23:30 UTC: 2026-02-13 01:30 at UTC+02:00
+
+
+def a_late_store(tmp_path):
+    """A gate whose clock was set, with a passage late in the UTC evening."""
+    db = str(tmp_path / "late.db")
+    data = encode_record(
+        "boot", 0, 0, reset_cause=1, fw_version=0x000100, boot_count=3, device_id=0x2A
+    )
+    data += encode_record("time", 1, 100, unix_s=LATE_UTC)
+    data += encode_record("passage", 2, 200, verdict=1, direction=1, temp_cc=3650, transit_cs=40)
+    ingest_bytes(db, data)
+    return db
+
+
+def test_report_days_and_hours_are_the_sites_zone_and_the_header_names_it(tmp_path):
+    db = a_late_store(tmp_path)
+    code, out, _ = run("report", "--store", db, "--day", "2026-02-13", "--tz", "+02:00")
+    assert code == 0
+    assert out.startswith("fevergate report: 2026-02-13 (UTC+02:00), gate 0x0000002A")
+    assert "hour (UTC+02:00)" in out and "  01:00      1    0" in out
+    code, out, _ = run("report", "--store", db, "--day", "2026-02-12", "--tz", "UTC")
+    assert code == 0 and "2026-02-12 (UTC)" in out and "  23:00      1    0" in out
+    code, _, err = run("report", "--store", db, "--day", "2026-02-13", "--tz", "UTC")
+    assert code == 1 and "no records on 2026-02-13 (UTC)" in one_line(err)
+
+
+def test_export_times_and_dates_are_the_sites_zone(tmp_path):
+    db = a_late_store(tmp_path)
+    code, out, _ = run("export", "--db", db, "--jsonl", "--tz", "+02:00", "--since", "2026-02-13")
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["type"] for r in rows] == ["time", "passage"]  # both after midnight there
+    assert rows[1]["time"] == "2026-02-13T01:30:01+02:00"
+    code, out, _ = run("export", "--db", db, "--jsonl", "--tz", "UTC", "--since", "2026-02-13")
+    assert code == 0 and out == ""
+
+
+def test_monitor_shows_the_clock_in_the_sites_zone(tmp_path):
+    data = encode_record(
+        "boot", 0, 0, reset_cause=1, fw_version=0x000100, boot_count=3, device_id=0x2A
+    )
+    data += encode_record("time", 1, 100, unix_s=LATE_UTC)
+    data += encode_record("passage", 2, 200, verdict=1, direction=1, temp_cc=3650, transit_cs=40)
+    (tmp_path / "late.bin").write_bytes(data)
+    pty = CablePty()
+    with pty:
+        timer = threading.Timer(0.3, pty.write, (data,))
+        timer.start()
+        code, out, _ = run("monitor", pty.path, "--tz", "+02:00", "--duration", "1")
+    assert code == 0
+    assert "2026-02-13 01:30:01  #2     passage" in out
+
+
+def test_an_unknown_time_zone_is_one_line():
+    code, _, err = run("report", "--store", "x.db", "--tz", "Mars/Olympus")
+    assert code == 2
+    assert "unknown time zone 'Mars/Olympus'" in one_line(err)
+
+
+# -- 6. the report's picture: a wrong name is one line --
+
+
+@pytest.mark.parametrize("png", ["day.jpg", "."])
+def test_report_png_with_another_extension_or_a_folder_is_one_line(tmp_path, png):
+    db = a_late_store(tmp_path)
+    code, _, err = run("report", "--store", db, "--tz", "UTC", "--png", tmp_path / png)
+    assert code == 2
+    assert "--png" in one_line(err) and "Traceback" not in err
+
+
+# -- 10. versions --
+
+
+def test_version_names_the_tools_and_the_protocol(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("fevergate 0.1.0 (record protocol version ")
+
+
+def test_service_status_shows_the_device_id_in_hex_and_the_settings_in_force(gate):
+    code, out, err = run("service", gate.path, "status")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert any(line.startswith("device_id = 0x") and len(line) == 22 for line in lines)
+    assert "settings in force:" in lines
+    assert "  fever_threshold_cc = 3730  (37.30 C)" in lines
+
+
+# -- 9. which port the gate is on --
+
+
+def test_ports_marks_the_gate_and_auto_finds_it(gate, monkeypatch):
+    from host_tools import ports
+    from host_tools.shim.pty_port import PtyPort
+
+    with PtyPort() as silent:  # a port where nothing answers (a modem, say)
+        listed = [(gate.path, "USB Serial (simulated gate)"), (silent.path, "a modem")]
+        monkeypatch.setattr(ports, "candidates", lambda: listed)
+        code, out, err = run("ports")
+        assert code == 0, err
+        lines = out.splitlines()
+        assert lines[0].startswith(
+            f"{gate.path}  USB Serial (simulated gate)  <- fevergate gate 0x"
+        )
+        assert lines[1] == f"{silent.path}  a modem"
+        code, out, err = run("service", "auto", "status")
+        assert code == 0, err
+        assert "settings in force:" in out
+        monkeypatch.setattr(ports, "candidates", lambda: listed[1:])
+        code, _, err = run("service", "auto", "status")
+    assert code == 3 and "no gate answers on any serial port" in one_line(err)
+
+
+# -- 12. a dead link is obvious --
+
+
+def status_record(seq, t_cs):
+    return encode_record(
+        "status", seq, t_cs, people_in=0, people_out=0, fevers=0, remeasures=0,
+        uptime_s=t_cs // 100, mem_free=100_000, sensor_errors=0, tx_dropped=0,
+    )  # fmt: skip
+
+
+def test_monitor_on_a_silent_port_hints_at_wiring_and_baud():
+    with CablePty() as pty:
+        code, out, _ = run("monitor", pty.path, "--duration", "2.5")
+    assert code == 0
+    assert out.splitlines()[-1].endswith("link: 0 bytes received: check wiring and baud rate")
+
+
+def test_monitor_calls_a_link_dead_after_two_missed_status_periods():
+    boot = encode_record(
+        "boot", 0, 0, reset_cause=1, fw_version=0x000100, boot_count=3, device_id=42
+    )
+    with CablePty() as pty:
+        first = threading.Timer(0.2, pty.write, (boot + status_record(1, 100),))
+        second = threading.Timer(0.5, pty.write, (status_record(2, 130),))
+        first.start()
+        second.start()
+        code, out, _ = run("monitor", pty.path, "--duration", "1.6")
+    assert code == 0
+    last = out.splitlines()[-1]
+    assert re.search(
+        r"link: DEAD\? no good frame for \d+ s, two status periods \(0\.\d+ s each\)", last
+    )
+
+
+def test_the_live_panel_shows_a_dead_link_in_red(monkeypatch):
+    from host_tools import monitor as monitor_module
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(monitor_module, "SILENT_HINT_S", 0.2)
+    out = Terminal()
+    with CablePty() as pty:
+        code = main(["monitor", pty.path, "--duration", "1"], State(out, io.StringIO()))
+    assert code == 0
+    text = out.getvalue()
+    assert "0 bytes received" in text
+    assert "\x1b[1;37;41m" in text  # bold white on red
+
+
+def test_report_uses_the_threshold_the_gate_had_that_day(tmp_path):
+    db = a_late_store(tmp_path)
+    code, out, _ = run("report", "--store", db, "--day", "2026-02-12", "--tz", "UTC")
+    assert "threshold     37.30 °C (the default: no setting recorded in the store)" in out
+    data = encode_record(
+        "boot", 0, 0, reset_cause=1, fw_version=0x000100, boot_count=3, device_id=0x2A
+    )
+    data += encode_record("time", 1, 100, unix_s=LATE_UTC)
+    data += encode_record("config", 3, 150, key=1, value=3800)  # set that evening
+    ingest_bytes(db, data)
+    png = tmp_path / "day.png"
+    code, out, _ = run("report", "--store", db, "--day", "2026-02-12", "--tz", "UTC", "--png", png)
+    assert code == 0
+    assert "threshold     38.00 °C (the gate's setting that day)" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["day.png", "late.db"]
