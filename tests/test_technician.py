@@ -2,14 +2,12 @@
 the cable pulled, a wire that damages records, a full disk and typos. Each failure is one line
 on stderr and a documented exit code, and nothing is destroyed."""
 
-import calendar
 import errno
 import io
 import json
 import os
 import re
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -720,31 +718,3 @@ def test_sync_against_a_silent_port_is_exit_9_as_the_other_commands(tmp_path):
     assert code == 9
     assert "no answer from the gate" in one_line(err) and "nothing stored" in err
     assert not db.exists()
-
-
-def test_service_status_shows_the_firmware_version_and_the_gates_clock(tmp_path):
-    pty = CablePty()
-    with pty, running_gate(pty, tmp_path / "flash"):
-        code, before, err = run("service", pty.path, "status")
-        assert code == 0, err
-        assert run("time-sync", pty.path, "--pin", PIN)[0] == 0
-        code, after, err = run("service", pty.path, "status")
-    assert code == 0, err
-    assert "firmware = 0.1.0" in before.splitlines()
-    assert "gate clock: never set since boot" in before
-    clock = next(line for line in after.splitlines() if line.startswith("gate clock = "))
-    shown = time.strptime(clock[len("gate clock = ") :][:19], "%Y-%m-%d %H:%M:%S")
-    # the simulated gate's clock runs 20 times faster than ours once set: within minutes
-    assert abs(calendar.timegm(shown) - time.time()) < 600
-    assert re.search(r"UTC \(set; this computer: [+-]\d+ s\)$", clock)
-
-
-def test_the_wrong_pin_lockout_says_how_long_is_left(tmp_path):
-    pty = CablePty()
-    with pty, running_gate(pty, tmp_path / "flash"):
-        for _ in range(5):
-            assert run("config", pty.path, "--set", "hysteresis_cc=30", "--pin", "1")[0] == 7
-        code, _, err = run("config", pty.path, "--set", "hysteresis_cc=30", "--pin", PIN)
-    assert code == 7
-    left = re.search(r"locked after too many wrong PINs: try again in (\d+) s\n$", one_line(err))
-    assert left and 1 <= int(left.group(1)) <= 60
