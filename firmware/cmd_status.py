@@ -30,7 +30,9 @@ def do_status(svc, now, key, value):
 
 def do_reset_counters(svc, now, key, value):
     control = svc.control
-    if control is not None:
+    if svc.counters is not None:
+        svc.counters.reset()  # explicit: a KEY_COUNTERS_RESET record, committed right after
+    elif control is not None:
         control.people_in = 0
         control.people_out = 0
         control.fevers = 0

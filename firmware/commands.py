@@ -86,6 +86,7 @@ class Commands:
         self.beam = None
         self.status = None  # the gate's STATUS record callback
         self.backlog = None  # a backlog.Backlog when the gate has a journal
+        self.counters = None  # the gate's counters.Counters: a reset goes through it
         self.boot_count = 0  # the identity STATUS and BACKLOG send (set by the Gate)
         self._device_id = 0
         self.device_id_i32 = 0  # the i32 a CONFIG record carries, worked out once

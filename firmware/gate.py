@@ -17,8 +17,8 @@ from flash and every record is also appended to the flash journal's RAM buffer. 
 work is in `after_tick(now)`, which `run()` calls after the tick, outside it: at most one piece a
 loop, each bounded, only when due: a journal flush (one write and sync of at most the
 journal's RAM buffer) every FLUSH_RECORDS records, FLUSH_MS or half a buffer, else a commit of
-the persisted counters (people today and in total, out, fevers, re-measures) every COMMIT_MS
-when they changed. A flush allocates nothing on MicroPython unless it rotates the segment
+the persisted counters (counters.py: people today and in total, out, fevers, re-measures,
+restored at boot so that STATUS goes on across reboots) every COMMIT_MS when they changed. A flush allocates nothing on MicroPython unless it rotates the segment
 (opening a file); a commit allocates a few hundred bytes (paths, file objects, rename), every
 COMMIT_MS at most. A flash erase still stalls the chip while it runs (45 ms a 4 KiB sector):
 the tick after it runs late, with the true time, and the beam edges keep theirs (hard IRQs).
@@ -27,8 +27,10 @@ whole heap: about 8 ms on a Pico, too slow for a tick).
 `step(now)` is `tick` and `after_tick` together (tests, the simulator's lock-step).
 A boot after a session that never shut down says RESET_POWER_CUT in its
 BOOT record; records the journal had to delete before they were downloaded are reported as
-FAULT_JOURNAL_LOSS, a storage failure as FAULT_STORAGE. A backlog download (backlog.py) uses
-what the UART credit leaves after the live records.
+FAULT_JOURNAL_LOSS, a storage failure as FAULT_STORAGE. Records the transmit ring had to drop
+are told in a FAULT_TX_OVERFLOW (detail: how many) once it has room again; beam IRQ log
+overflows, beam events dropped and short UART writes go out in every STATUS. A backlog
+download (backlog.py) uses what the UART credit leaves after the live records.
 """
 
 from micropython import const
@@ -40,6 +42,7 @@ from beam import BeamCounter
 from commands import Commands
 from config import Config
 from control import Control
+from counters import Counters
 from mlx90614 import MLX90614, SensorError
 from records import RecordWriter
 from ticks import ticks_add, ticks_diff
@@ -59,13 +62,6 @@ WORK_FLUSH = const(1)  # work_due(): a journal flush is due
 WORK_COMMIT = const(2)  # a counter commit is due
 WORK_MEM_FREE = const(3)  # a gc.mem_free() sample is due (it walks the heap: ~8 ms on a Pico)
 MEM_FREE_MS = const(5000)
-# persist.COUNTERS indices
-_IN_TODAY = const(2)
-_IN_TOTAL = const(3)
-_OUT = const(4)
-_FEVERS = const(5)
-_REMEASURES = const(6)
-_DAY = const(7)
 
 
 class Gate:
@@ -127,7 +123,12 @@ class Gate:
             getattr(board, "IRQ_HARD", False),
         )
         self.control = Control(cfg, self.writer, settle_ms)
+        # the persisted counts restored: STATUS goes on from where the last boot left them
+        self.counters = Counters(
+            self.control, self.writer, storage.persist if storage is not None else None
+        )
         self.commands.attach(self.sensor, self.control, self.beam, self._status)
+        self.commands.counters = self.counters
         self.commands.boot_count = boot_count
         self.commands.device_id = board.device_id()
         self.backlog = None
@@ -159,7 +160,6 @@ class Gate:
         self._power_failing = getattr(board, "power_failing", None)  # optional board signal
         self._flush_due = ticks_add(now, FLUSH_MS)
         self._commit_due = ticks_add(now, COMMIT_MS)
-        self._counted = [0, 0, 0, 0]  # control's in, out, fevers, remeasures at the last commit
         self.journal_lost = 0
         self.commit_errors = 0
         self.ambient_errors = 0
@@ -168,6 +168,7 @@ class Gate:
         self._read_ambient(now)  # Ta for the ambient correction from the first walker on
         self.mem_free = board.mem_free()  # sampled after the tick (after_tick), sent in STATUS
         self._mem_due = ticks_add(now, MEM_FREE_MS)
+        self._tx_dropped_told = 0  # writer.dropped already reported in a FAULT_TX_OVERFLOW
 
     def _read_settle_ms(self):
         try:
@@ -263,16 +264,28 @@ class Gate:
             self.board.buzzer.value(self._buzzer)
 
     def _status(self):
-        c = self.control
+        counters = self.counters
+        counters.notice(self.commands.today())
+        beam = self.beam
         self.writer.status(
-            c.people_in,
-            c.people_out,
-            c.fevers,
-            c.remeasures,
+            counters.people_in(),
+            counters.people_out(),
+            counters.fevers(),
+            counters.remeasures(),
             self.uptime_s,
             self.mem_free,
-            c.sensor_errors,
+            self.control.sensor_errors,
+            counters.people_in_today(),
+            beam.overflows,
+            beam.events_dropped,
         )
+
+    def _tx_overflow(self):
+        """Records the transmit ring dropped, told once the ring has room again."""
+        writer = self.writer
+        lost = writer.dropped - self._tx_dropped_told
+        self._tx_dropped_told = writer.dropped
+        writer.fault(protocol.FAULT_TX_OVERFLOW, 1, lost)
 
     def step(self, now):
         """One control tick at ticks_ms `now`, then the work due after it (at most one piece)."""
@@ -319,6 +332,8 @@ class Gate:
         tank = self._tank
         tank_ok = tank is None or tank.value() == self._tank_level
         control.tick(now, event, beam.occupied, beam.direction, tank_ok, beam.event_ms)
+        if control.people_in != self.counters._seen_in:
+            self.counters.notice(self.commands.today())
         if control.want_sample:
             self._sample(now)
         elif ticks_diff(now, self._ambient_due) >= 0:
@@ -342,7 +357,10 @@ class Gate:
             credit = self._tx_cap
         budget = credit // 10_000
         uart = self.board.uart
-        sent = self.writer.drain(uart, budget)
+        writer = self.writer
+        if writer.dropped != self._tx_dropped_told and not writer.frames():
+            self._tx_overflow()
+        sent = writer.drain(uart, budget)
         backlog = self.backlog
         if backlog is not None and backlog.active:
             sent += backlog.pump(uart, budget - sent)
@@ -361,7 +379,7 @@ class Gate:
                 or ticks_diff(now, self._flush_due) >= 0
             ):
                 return WORK_FLUSH
-        if storage_due and ticks_diff(now, self._commit_due) >= 0:
+        if storage_due and (self.counters.urgent or ticks_diff(now, self._commit_due) >= 0):
             return WORK_COMMIT
         if ticks_diff(now, self._mem_due) >= 0:
             return WORK_MEM_FREE
@@ -396,50 +414,18 @@ class Gate:
             self.writer.fault(protocol.FAULT_JOURNAL_LOSS, 1, lost)
 
     def commit_counters(self):
-        """Adds what the control counted since the last commit to the persisted counters and
-        commits them if anything changed; True if a commit was made."""
+        """Commits the counts (counters.py) if they changed; True if a commit was made."""
         storage = self.storage
-        state = storage.persist
-        if state is None:
-            return False
-        v = state.values
-        c = self.control
-        counted = self._counted
-        now_counts = (c.people_in, c.people_out, c.fevers, c.remeasures)
-        changed = False
-        if now_counts[0] < counted[0] or now_counts[1] < counted[1]:
-            # the counters were reset (service command): so are today's and the period's
-            v[_IN_TODAY] = v[_OUT] = v[_FEVERS] = v[_REMEASURES] = 0
-            counted[0] = counted[1] = counted[2] = counted[3] = 0
-            changed = True
-        day = self.commands.today()
-        if day and day != v[_DAY]:
-            if v[_DAY]:
-                v[_IN_TODAY] = 0
-            v[_DAY] = day
-            changed = True
-        d_in = now_counts[0] - counted[0]
-        if d_in:
-            v[_IN_TODAY] += d_in
-            v[_IN_TOTAL] += d_in
-        for i, slot in ((1, _OUT), (2, _FEVERS), (3, _REMEASURES)):
-            d = now_counts[i] - counted[i]
-            if d:
-                v[slot] += d
-                changed = True
-        if not changed and not d_in:
-            return False
-        for i in range(4):
-            counted[i] = now_counts[i]
+        counters = self.counters
+        counters.notice(self.commands.today())
         try:
-            state.commit()
+            return counters.commit()
         except OSError:
             self.commit_errors += 1
             if not storage.failed & 4:
                 storage.failed |= 4
                 self.writer.fault(protocol.FAULT_STORAGE, 1, storage.failed)
             return False
-        return True
 
     def shutdown(self):
         """A clean end: outputs off, counters committed, journal closed, session ended;

@@ -54,17 +54,21 @@ FAULT_FORMAT = "<BHIBBh"
 FAULT_SIZE = const(11)
 FAULT_FIELDS = ("code", "active", "detail")
 
-STATUS_FORMAT = "<BHIIIHHIIHH"
-STATUS_SIZE = const(31)
+STATUS_FORMAT = "<BHIIIHHIIHHIHHH"
+STATUS_SIZE = const(41)
 STATUS_FIELDS = (
-    "people_in",
-    "people_out",
+    "people_in",  # in total since install (or the last counter reset), across reboots
+    "people_out",  # the same for people out; fevers and remeasures likewise (u16, wrapping)
     "fevers",
     "remeasures",
     "uptime_s",
     "mem_free",
-    "sensor_errors",
-    "tx_dropped",
+    "sensor_errors",  # sensor reads tried that failed since boot
+    "tx_dropped",  # records the transmit ring dropped since boot
+    "people_in_today",  # people in since the start of today (the gate's day)
+    "irq_overflows",  # beam edges lost to a full IRQ edge log since boot
+    "events_dropped",  # beam events lost to a full event queue since boot
+    "tx_short",  # UART writes that took less than a whole frame since boot
 )
 
 TIME_FORMAT = "<BHII"
@@ -90,16 +94,16 @@ RECORDS = (
     (CONFIG, "config", CONFIG_FORMAT, CONFIG_SIZE, CONFIG_FIELDS),
     (REPLY, "reply", REPLY_FORMAT, REPLY_SIZE, REPLY_FIELDS),
 )
-MAX_PAYLOAD = const(31)  # STATUS, the longest record
+MAX_PAYLOAD = const(41)  # STATUS, the longest record
 # COBS of fewer than 254 bytes adds exactly one byte: a frame is payload + CRC + 1 + delimiter.
-MAX_FRAME = const(35)  # a record on the wire, delimiter included
+MAX_FRAME = const(45)  # a record on the wire, delimiter included
 
 # -- REPLAY: not a record of its own but an envelope (firmware/backlog.py). Payload: byte0
 # (VERSION << 5 | REPLAY), u16 boot, then the journaled record's payload (header + body);
 # CRC and COBS as any frame. No seq of its own: live sequence numbers never see it.
 REPLAY_HEAD_FORMAT = "<BH"
 REPLAY_HEAD_SIZE = const(3)
-MAX_REPLAY_FRAME = const(38)  # the longest frame of all on the wire, delimiter included
+MAX_REPLAY_FRAME = const(48)  # the longest frame of all on the wire, delimiter included
 
 # -- PASSAGE flags byte --
 FLAGS_VERDICT_MASK = const(0x0F)
@@ -235,6 +239,8 @@ KEY_BOOT_COUNT = const(212)  # this boot's number (BOOT boot_count): STATUS and 
 KEY_DEVICE_ID = const(213)  # the BOOT device_id as i32 (the host takes it mod 2**32)
 KEY_BACKLOG_BYTES = const(214)  # journal bytes a starting download has ahead (its progress)
 KEY_UTC_OFFSET = const(215)  # the site's UTC offset in minutes (TIME_SYNC key x 15): "today"
+KEY_COUNTERS_RESET = const(217)  # the counters were reset (service command); value: the total
+# of people in that was cleared
 KEY_ALL = const(255)
 
 PIN_MAX = const(999999999)  # PINs are 0..PIN_MAX (fit within +-2**30)

@@ -13,7 +13,8 @@ When there is no room the record is dropped and counted in `dropped`, but its se
 still used, so the host sees the gap; STATUS records carry `dropped` as tx_dropped (mod 2**16).
 
 Values are made to fit their fields: temperatures and `detail` saturate at the i16 limits,
-transit_cs at 255, u16 counters wrap modulo 2**16, u8 codes are masked to 8 bits. u32 fields
+transit_cs at 255, u16 counters wrap modulo 2**16 (STATUS fevers, remeasures, sensor_errors,
+tx_dropped, irq_overflows, events_dropped, tx_short), u8 codes are masked to 8 bits. u32 fields
 (people counts, uptime_s, mem_free, device_id, unix_s) are passed as they are.
 """
 
@@ -215,7 +216,20 @@ class RecordWriter:
         self._commit(off, _FAULT_SIZE)
         return seq
 
-    def status(self, people_in, people_out, fevers, remeasures, uptime_s, mem_free, sensor_errors):
+    def status(
+        self,
+        people_in,
+        people_out,
+        fevers,
+        remeasures,
+        uptime_s,
+        mem_free,
+        sensor_errors,
+        people_in_today=0,
+        irq_overflows=0,
+        events_dropped=0,
+    ):
+        """tx_dropped and tx_short come from this writer's own counts."""
         seq = self.seq
         off = self._take(_STATUS_SIZE)
         if off < 0:
@@ -235,6 +249,10 @@ class RecordWriter:
             mem_free,
             sensor_errors & 0xFFFF,
             self.dropped & 0xFFFF,
+            people_in_today,
+            irq_overflows & 0xFFFF,
+            events_dropped & 0xFFFF,
+            self.tx_short & 0xFFFF,
         )
         self._commit(off, _STATUS_SIZE)
         return seq

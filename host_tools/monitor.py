@@ -116,9 +116,11 @@ def describe(record: Record, wall: float | None = None, tz=None) -> tuple[str, s
         style = "bold cyan"
     elif t == "status":
         text = (
-            f"status  in {f['people_in']} out {f['people_out']} fevers {f['fevers']} "
-            f"remeasures {f['remeasures']} uptime {f['uptime_s']} s mem {f['mem_free']} "
-            f"sensor errors {f['sensor_errors']} dropped {f['tx_dropped']}"
+            f"status  in {f['people_in']} (today {f['people_in_today']}) out "
+            f"{f['people_out']} fevers {f['fevers']} remeasures {f['remeasures']} uptime "
+            f"{f['uptime_s']} s mem {f['mem_free']} sensor errors {f['sensor_errors']} "
+            f"dropped {f['tx_dropped']} short writes {f['tx_short']} beam irq overflows "
+            f"{f['irq_overflows']} beam events dropped {f['events_dropped']}"
         )
         style = "dim"
     elif t == "time":

@@ -96,7 +96,7 @@ class SyncSession:
         *,
         unix_time=None,
         utc_offset_min: int = 0,
-        passes: int = 3,
+        passes: int = 4,
         reply_timeout_s: float = 5.0,
         max_resends: int = 5,
     ) -> None:

@@ -90,7 +90,7 @@ def test_an_empty_frame_is_a_framing_error_for_decode_frame():
 
 
 def test_a_frame_longer_than_any_record_is_a_framing_error():
-    payload = bytes([0x25]) + bytes(40)
+    payload = bytes([0x25]) + bytes(50)  # STATUS, the longest record, is 41 bytes
     event = decode_frame(frame_of(payload))
     assert event.status is Status.FRAMING_ERROR
     assert "longer" in event.detail

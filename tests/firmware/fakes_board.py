@@ -104,9 +104,20 @@ class FakeUART:
     def __init__(self, capture=4096):
         self.written = 0
         self.data = bytearray(capture)
+        self.rx = bytearray()  # bytes the host sent (feed), read by the gate's commands
+        self.stalled = False  # True: write takes nothing (a UART whose FIFO stays full)
+        self.short = 0  # > 0: the next `short` writes take one byte less than given
+
+    def feed(self, data):
+        self.rx.extend(data)
 
     def write(self, buf):
+        if self.stalled:
+            return 0
         n = len(buf)
+        if self.short:
+            self.short -= 1
+            n -= 1
         room = len(self.data) - self.written
         if room > 0:
             self.data[self.written : self.written + min(n, room)] = buf[: min(n, room)]
@@ -114,10 +125,16 @@ class FakeUART:
         return n
 
     def any(self):
-        return 0
+        return len(self.rx)
 
     def readinto(self, buf, nbytes=-1):
-        return None
+        n = min(len(self.rx), len(buf), nbytes if nbytes >= 0 else len(buf))
+        if not n:
+            return None
+        for i in range(n):
+            buf[i] = self.rx[i]
+        self.rx = self.rx[n:]
+        return n
 
 
 class FakeBoard:

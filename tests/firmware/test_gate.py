@@ -1,9 +1,14 @@
 """The whole gate (Gate with its real modules) against a fake board, on both interpreters."""
 
+import struct
+
 import micropython
 
+import protocol
+from beam import EV_UNSTUCK
 from fakes_board import FakeBoard, raw_from_cc
 from gate import Gate
+from support import sent_payloads
 
 TICK = 10
 WRAP = 1 << 30
@@ -104,6 +109,62 @@ def test_sensor_errors_count_only_the_reads_that_were_tried():
     assert gate.control.people_in == 6
     assert board.i2c.failed_reads >= 9  # several recoveries: the back-off grew
     assert gate.control.sensor_errors == board.i2c.failed_reads
+
+
+# -- diagnostics counted are sent (defect 12) --
+
+
+def last_status(board, gate):
+    gate._status()
+    advance(board, gate, TICK)
+    payload = [p for p in sent_payloads(board.uart) if p[0] & 0x1F == protocol.STATUS][-1]
+    values = struct.unpack(protocol.STATUS_FORMAT, payload)[3:]
+    return {name: values[i] for i, name in enumerate(protocol.STATUS_FIELDS)}
+
+
+def test_beam_irq_log_overflows_are_sent_in_status():
+    board, gate = new_gate()
+    for _ in range(20):  # 40 edges before the next poll: the log holds 32
+        board.beam_a.drive(0)
+        board.beam_a.drive(1)
+    assert gate.beam.overflows == 8
+    assert last_status(board, gate)["irq_overflows"] == 8
+
+
+def test_beam_events_dropped_are_sent_in_status():
+    board, gate = new_gate()
+    for _ in range(11):  # a burst of events in one poll: the queue holds 8
+        gate.beam._push(EV_UNSTUCK, 0, 0, board.now)
+    assert gate.beam.events_dropped == 3
+    assert last_status(board, gate)["events_dropped"] == 3
+
+
+def test_short_uart_writes_are_sent_in_status():
+    board, gate = new_gate()
+    board.uart.short = 2
+    gate._status()
+    advance(board, gate, TICK * 5)
+    assert gate.writer.tx_short == 2
+    assert last_status(board, gate)["tx_short"] == 2
+
+
+def test_records_dropped_by_a_full_transmit_ring_are_reported_as_a_tx_overflow_fault():
+    board, gate = new_gate()
+    board.uart.stalled = True
+    for _ in range(200):
+        gate._status()
+    advance(board, gate, TICK)
+    dropped = gate.writer.dropped
+    assert dropped > 0
+    board.uart.stalled = False
+    advance(board, gate, 2000)
+    faults = [
+        struct.unpack(protocol.FAULT_FORMAT, p)[3:]
+        for p in sent_payloads(board.uart)
+        if p[0] & 0x1F == protocol.FAULT
+    ]
+    overflow = [f for f in faults if f[0] == protocol.FAULT_TX_OVERFLOW]
+    assert overflow == [(protocol.FAULT_TX_OVERFLOW, 1, dropped)]
 
 
 def test_status_record_is_sent_every_interval():

@@ -1,9 +1,12 @@
 """The Gate with its flash storage (storage.py): boot count, power-cut boots, persisted
 counters, every record journaled, journal losses reported. Both interpreters."""
 
+import struct
+
 import persist
 import protocol
 from fakes_board import FakeBoard, raw_from_cc
+from fakes_service import command_frame
 from flashdev import scratch_dir
 from gate import COMMIT_MS, FLUSH_MS, Gate
 from storage import Storage
@@ -132,3 +135,87 @@ def test_the_gate_runs_without_a_filesystem_and_reports_it():
     faults = [p for kind, p in records(board) if kind == protocol.FAULT]
     assert faults[0][7] == protocol.FAULT_STORAGE
     assert gate.control.people_in == 1
+
+
+# -- the persisted counters are restored at boot (defect 9) --
+
+
+def status_now(board, gate):
+    """The fields of a STATUS record the gate sends now, by name."""
+    gate._status()
+    advance(board, gate, TICK)
+    payload = [p for kind, p in records(board) if kind == protocol.STATUS][-1]
+    values = struct.unpack(protocol.STATUS_FORMAT, payload)[3:]
+    return {name: values[i] for i, name in enumerate(protocol.STATUS_FIELDS)}
+
+
+def test_status_after_a_reboot_reports_the_people_counted_before_it():
+    root = scratch_dir()
+    board, gate = boot(root)
+    walk_in(board, gate)
+    walk_in(board, gate)
+    gate.shutdown()
+    board, gate = boot(root)
+    status = status_now(board, gate)
+    assert (status["people_in"], status["people_in_today"]) == (2, 2)
+    walk_in(board, gate)
+    status = status_now(board, gate)
+    assert (status["people_in"], status["people_in_today"]) == (3, 3)
+
+
+def test_counters_committed_before_a_power_cut_are_restored():
+    root = scratch_dir()
+    board, gate = boot(root)
+    walk_in(board, gate)
+    advance(board, gate, COMMIT_MS)  # committed, then the power goes
+    board, gate = boot(root)
+    assert status_now(board, gate)["people_in"] == 1
+
+
+def test_today_restarts_at_a_new_day_and_the_total_goes_on():
+    root = scratch_dir()
+    board, gate = boot(root)
+    day_s = 86400
+    board.uart.feed(
+        command_frame(
+            protocol.CMD_TIME_SYNC, pin=protocol.PIN_DEFAULT, value=20000 * day_s + day_s - 30
+        )
+    )
+    advance(board, gate, TICK * 3)
+    walk_in(board, gate)
+    advance(board, gate, 40_000)  # past midnight
+    walk_in(board, gate)
+    status = status_now(board, gate)
+    assert (status["people_in"], status["people_in_today"]) == (2, 1)
+
+
+def reset_counters(board, gate):
+    board.uart.feed(command_frame(protocol.CMD_RESET_COUNTERS, pin=protocol.PIN_DEFAULT))
+    advance(board, gate, TICK * 3)
+
+
+def test_a_counter_reset_is_an_explicit_record_and_survives_a_reboot():
+    root = scratch_dir()
+    board, gate = boot(root)
+    walk_in(board, gate)
+    walk_in(board, gate)
+    walk_in(board, gate)
+    gate.shutdown()
+    board, gate = boot(root)  # 3 people from the last boot
+    walk_in(board, gate)
+    advance(board, gate, COMMIT_MS)
+    reset_counters(board, gate)
+    resets = [
+        p
+        for kind, p in records(board)
+        if kind == protocol.CONFIG and p[7] == protocol.KEY_COUNTERS_RESET
+    ]
+    assert len(resets) == 1
+    assert struct.unpack_from("<i", resets[0], 8)[0] == 4  # the total it cleared
+    # as many people as before the reset pass before the next commit: still a reset
+    walk_in(board, gate)
+    advance(board, gate, COMMIT_MS)
+    gate.shutdown()
+    board, gate = boot(root)
+    status = status_now(board, gate)
+    assert (status["people_in"], status["people_in_today"]) == (1, 1)

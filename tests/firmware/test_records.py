@@ -96,7 +96,7 @@ def test_a_dropped_record_still_uses_its_sequence_number():
 
 
 def test_status_carries_the_dropped_count_as_tx_dropped():
-    writer = RecordWriter(ring_bytes=40)  # one status record (33 stored bytes) fits
+    writer = RecordWriter(ring_bytes=50)  # one status record (43 stored bytes) fits
     writer.status(1, 2, 3, 4, 5, 6, 7)
     writer.status(1, 2, 3, 4, 5, 6, 7)  # dropped
     writer.drain(CaptureUART(), 1000)
@@ -173,7 +173,7 @@ def test_the_ring_wraps_around_and_keeps_the_order():
                 w.status(i, i, 0, 0, i, 1000, 0)
             else:
                 w.passage(i % 7, i % 3, 3600 + i, i)
-        writer.drain(uart, 40)  # a partial drain: the ring keeps some frames across the wrap
+        writer.drain(uart, 50)  # a partial drain: the ring keeps some frames across the wrap
         reference.drain(expected, 10000)
     writer.drain(uart, 100000)
     assert writer.dropped == 0

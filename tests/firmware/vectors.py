@@ -4,7 +4,8 @@ The record frames were computed independently of the firmware, with CPython's st
 binascii.crc_hqx and the cobs package: COBS(payload + CRC16 big-endian) + 0x00, as hex.
 Each record vector is (writer method, its arguments, seq, t_cs, host fields, wire hex); the host
 fields are what host_tools.decoder returns (a passage's flags byte split into verdict and
-direction, a status record's tx_dropped from the writer's `dropped`, here 0).
+direction, a status record's tx_dropped and tx_short from the writer's `dropped` and
+`tx_short`, here 0).
 """
 
 import protocol
@@ -68,7 +69,7 @@ RECORD_VECTORS = (
     ),
     (
         "status",
-        (1234, 1200, 3, 17, 86400, 123456, 2),
+        (1234, 1200, 3, 17, 86400, 123456, 2, 1100, 4, 5),
         6,
         8640000,
         {
@@ -80,8 +81,12 @@ RECORD_VECTORS = (
             "mem_free": 123456,
             "sensor_errors": 2,
             "tx_dropped": 0,
+            "people_in_today": 1100,
+            "irq_overflows": 4,
+            "events_dropped": 5,
+            "tx_short": 0,
         },
-        "0325060103d68303d2040103b0040102030211048051010440e201020201010312a600",
+        "0325060103d68303d2040103b0040102030211048051010440e20102020101034c040102040205010103bbb500",
     ),
     (
         "time_sync",
