@@ -15,8 +15,8 @@ today's count again from 0 and the total goes on.
 A counter reset (the RESET_COUNTERS service command) is an explicit event: `reset()` zeroes
 the Control's counts and the persisted ones, writes a CONFIG record KEY_COUNTERS_RESET
 carrying the total of people in it cleared, and sets `urgent` so that the Gate's very next
-flash work (right after the tick; no flash I/O in the tick) commits it. Nothing is ever inferred from a
-count being smaller than before.
+flash work (right after the tick; no flash I/O in the tick) commits it. Nothing is ever
+inferred from a count being smaller than before.
 
 Without persisted state (`state` None: no filesystem) the counts start from 0 at every boot.
 Values stay within +-2**30 (5,000 people a day for 500 years). Nothing here allocates except

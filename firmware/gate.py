@@ -13,12 +13,13 @@ Between samples, every AMBIENT_MS, the tick reads the sensor's ambient (Ta) for 
 measurement's ambient correction (measure.py).
 
 With a `storage.Storage` (main.py opens it before the Gate), the boot count and settings come
-from flash and every record is also appended to the flash journal's RAM buffer. The flash
-work is in `after_tick(now)`, which `run()` calls after the tick, outside it: at most one piece a
-loop, each bounded, only when due: a journal flush (one write and sync of at most the
-journal's RAM buffer) every FLUSH_RECORDS records, FLUSH_MS or half a buffer, else a commit of
-the persisted counters (counters.py: people today and in total, out, fevers, re-measures,
-restored at boot so that STATUS goes on across reboots) every COMMIT_MS when they changed. A flush allocates nothing on MicroPython unless it rotates the segment
+from flash and every record is also appended to the flash journal's RAM buffer. The flash work
+is in `after_tick(now)`, which `run()` calls after the tick, outside it: at most one piece a
+loop, each bounded, only when due: a journal flush (one write and sync of at most the journal's
+RAM buffer) every FLUSH_RECORDS records, FLUSH_MS or half a buffer, else a commit of the
+persisted counters (counters.py: people today and in total, out, fevers, re-measures, restored
+at boot so that STATUS goes on across reboots) every COMMIT_MS when they changed (or at once
+after a counter reset). A flush allocates nothing on MicroPython unless it rotates the segment
 (opening a file); a commit allocates a few hundred bytes (paths, file objects, rename), every
 COMMIT_MS at most. A flash erase still stalls the chip while it runs (45 ms a 4 KiB sector):
 the tick after it runs late, with the true time, and the beam edges keep theirs (hard IRQs).
