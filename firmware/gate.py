@@ -102,6 +102,10 @@ class Gate:
             self.writer.fault(protocol.FAULT_WATCHDOG, 1, 0)  # the last session hung
         if storage is not None and storage.failed:
             self.writer.fault(protocol.FAULT_STORAGE, 1, storage.failed)
+        if self.journal is not None and self.journal.last_boot >= 0:
+            # how far the previous boots' journal got: a host lists what it lacks up to there
+            end = (self.journal.last_boot & 0xFFFF) << 16 | (self.journal.last_seq & 0xFFFF)
+            self.writer.config(protocol.KEY_JOURNAL_END, end - (1 << 32) if end >> 31 else end)
         if self.journal is not None:
             self.journal.flush()  # the boot is on flash even if what follows hangs
         # service commands; loads the persisted settings before anything below reads them
@@ -375,7 +379,8 @@ class Gate:
         storage_due = self.storage is not None
         if journal is not None and journal.pending:
             if (
-                journal.pending >= FLUSH_RECORDS
+                journal.urgent  # a passage or an alarm: on flash before the next sample
+                or journal.pending >= FLUSH_RECORDS
                 or journal.half_full()
                 or ticks_diff(now, self._flush_due) >= 0
             ):

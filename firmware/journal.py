@@ -85,7 +85,7 @@ def segments_for(fs_bytes, segment_bytes=DEFAULT_SEGMENT_BYTES, reserve_bytes=RE
     return max(2, (fs_bytes - reserve_bytes) // (blocks * _BLOCK))
 
 
-def bytes_per_day(passages_per_day, status_per_day=1440, passage_frame=15, status_frame=35):
+def bytes_per_day(passages_per_day, status_per_day=1440, passage_frame=15, status_frame=45):
     """Journal bytes a day: every record stored with OVERHEAD bytes around its frame."""
     return passages_per_day * (passage_frame + OVERHEAD) + status_per_day * (
         status_frame + OVERHEAD
@@ -97,14 +97,14 @@ def days_on_flash(
     passages_per_day,
     status_per_day=1440,
     passage_frame=15,
-    status_frame=35,
+    status_frame=45,
     segment_bytes=DEFAULT_SEGMENT_BYTES,
     scale=1,
 ):
     """Days of records the ring holds on a filesystem of `flash_bytes`, times `scale`, floored
     (integer maths: scale=10 gives tenths of a day).
 
-    Frames default to their wire size with the 0x00 delimiter (passage 15, status 35 bytes).
+    Frames default to their wire size with the 0x00 delimiter (passage 15, status 45 bytes).
     The ring keeps `segments_for(flash_bytes)` segments; the oldest may be about to go, so
     count one fewer. The result must stay within 2**30: keep scale small.
     """
@@ -284,6 +284,7 @@ class Journal:
         self._ebuf = bytearray(MAX_ENTRY)
         self._fill = 0
         self.pending = 0  # entries in the RAM buffer
+        self.urgent = False  # set by the caller: flush before anything else (cleared by flush)
         self._segs = []  # segment numbers on flash, oldest first
         self._wfile = None
         self._wsize = 0
@@ -448,6 +449,7 @@ class Journal:
         finally:
             self._fill = 0
             self.pending = 0
+            self.urgent = False
             self.flushes += 1
         return written
 

@@ -239,6 +239,9 @@ KEY_BOOT_COUNT = const(212)  # this boot's number (BOOT boot_count): STATUS and 
 KEY_DEVICE_ID = const(213)  # the BOOT device_id as i32 (the host takes it mod 2**32)
 KEY_BACKLOG_BYTES = const(214)  # journal bytes a starting download has ahead (its progress)
 KEY_UTC_OFFSET = const(215)  # the site's UTC offset in minutes (TIME_SYNC key x 15): "today"
+KEY_JOURNAL_END = const(216)  # after BOOT: the last journal entry the previous boots left on
+# flash, value = boot << 16 | seq (as i32; boot and seq mod 2**16): a host lists the records
+# of that boot after it that it never got as a gap (a power cut lost them before a flush)
 KEY_COUNTERS_RESET = const(217)  # the counters were reset (service command); value: the total
 # of people in that was cleared
 KEY_ALL = const(255)

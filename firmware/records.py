@@ -125,9 +125,13 @@ class RecordWriter:
         end = offset + size
         ring[end] = crc >> 8
         ring[end + 1] = crc & 0xFF
-        if self.journal is not None:
+        journal = self.journal
+        if journal is not None:
             seq = ring[offset + 1] | ring[offset + 2] << 8
-            self.journal.append(self.boot_id, seq, ring, size + 2, offset)
+            journal.append(self.boot_id, seq, ring, size + 2, offset)
+            kind = ring[offset]
+            if kind == _B0_PASSAGE or kind == _B0_ALARM:
+                journal.urgent = True  # on flash before the next tick's sample (Gate)
         self._tail = end + 2
         self._frames += 1
         self._pending += size + 4

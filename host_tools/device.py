@@ -120,6 +120,7 @@ KEY_NAMES.update(
         protocol.KEY_BOOT_COUNT: "boot_count",
         protocol.KEY_DEVICE_ID: "device_id",
         protocol.KEY_UTC_OFFSET: "utc_offset_min",
+        protocol.KEY_JOURNAL_END: "journal_end",
         protocol.KEY_COUNTERS_RESET: "counters_reset",
     }
 )

@@ -18,7 +18,10 @@ records KEY_DEVICE_ID and KEY_BOOT_COUNT that STATUS and BACKLOG answers carry. 
 (records downloaded from the gate's journal, docs/PROTOCOL.md) are stored under the boot they
 carry, with the time of that boot's replayed TIME record when one came before them; the same
 record received live and replayed is stored once. `gaps()` lists the sequence numbers missing
-from a stored boot.
+from a stored boot, its tail too: the BOOT of the next boot is followed by a CONFIG
+KEY_JOURNAL_END record saying how far the previous boot's journal got, and what the store
+lacks of that boot up to there is a gap (a sync downloads it; records a power cut lost before
+the gate's flush are after it: the gate flushes every passage and alarm at once).
 
 One interface, two backends: `RecordStore` is what every tool uses; `SQLiteStore` (alias
 `Store`, one laptop, the default) and `PostgresStore` (host_tools/store_pg.py, a site's
@@ -350,7 +353,26 @@ class RecordStore:
                 missing.append((expected, (seq - 1) & 0xFFFF))
             if (seq - expected) & 0xFFFF < 0x8000:
                 expected = (seq + 1) & 0xFFFF
+        end = self.journal_end(device_id, boot)
+        if end is not None and rows and (end - expected) & 0xFFFF < 0x8000:
+            missing.append((expected, end))  # the tail the journal kept and we never got
         return missing
+
+    def journal_end(self, device_id: int, boot: int) -> int | None:
+        """The last seq of `boot` its journal held at the next boot (that boot's CONFIG
+        KEY_JOURNAL_END record), or None when no later boot said so."""
+        rows = self.db.execute(
+            "SELECT fields FROM records WHERE device_id = ? AND type = 'config' AND boot > ?",
+            (device_id, boot),
+        ).fetchall()
+        for (fields,) in rows:
+            data = json.loads(fields)
+            if data["key"] != protocol.KEY_JOURNAL_END:
+                continue
+            value = data["value"] & 0xFFFFFFFF
+            if value >> 16 == boot & 0xFFFF:
+                return value & 0xFFFF
+        return None
 
     def last_seq(self, device_id: int, boot: int) -> int | None:
         """The sequence number of the last stored record of one boot (uptime order), or None."""

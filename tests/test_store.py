@@ -145,3 +145,28 @@ def test_readonly_store_never_creates_the_file(tmp_path):
         Store(tmp_path / "missing.db", readonly=True)
     assert info.value.exit_code == EXIT_FILE
     assert not (tmp_path / "missing.db").exists()
+
+
+def journal_end(seq, t_cs, boot_count, end_seq):
+    """The CONFIG record a boot sends after its BOOT: how far the previous boot's journal got."""
+    return encode_record(
+        "config", seq, t_cs, key=protocol.KEY_JOURNAL_END, value=boot_count << 16 | end_seq
+    )
+
+
+def test_the_tail_a_power_cut_kept_from_the_store_is_listed_as_a_gap(tmp_path):
+    # boot 7 stored up to seq 3; boot 8 says boot 7's journal got to seq 6: 4..6 are missing
+    data = boot(0, 0, boot_count=7) + b"".join(passage(s, 100 * s) for s in range(1, 4))
+    data += boot(0, 0, boot_count=8) + journal_end(1, 0, 7, 6)
+    with Store(str(tmp_path / "s.db")) as store:
+        store.ingest(StreamDecoder().feed(data))
+        assert store.gaps(DEVICE, 7) == [(4, 6)]
+        assert store.gaps(DEVICE, 8) == []
+
+
+def test_a_boot_whose_whole_journal_was_stored_has_no_tail_gap(tmp_path):
+    data = boot(0, 0, boot_count=7) + b"".join(passage(s, 100 * s) for s in range(1, 4))
+    data += boot(0, 0, boot_count=8) + journal_end(1, 0, 7, 3)
+    with Store(str(tmp_path / "s.db")) as store:
+        store.ingest(StreamDecoder().feed(data))
+        assert store.gaps(DEVICE, 7) == []

@@ -219,3 +219,61 @@ def test_a_counter_reset_is_an_explicit_record_and_survives_a_reboot():
     board, gate = boot(root)
     status = status_now(board, gate)
     assert (status["people_in"], status["people_in_today"]) == (1, 1)
+
+
+# -- a power cut loses no passage and no alarm (defect 10) --
+
+
+def journaled(root):
+    """(boot, seq, type) of every entry the journal under `root` holds, as the next boot
+    finds it."""
+    import journal
+
+    j = journal.Journal.open(root + "/journal")
+    cursor = j.read_from(0, 0)
+    buf = bytearray(journal.MAX_FRAME)
+    out = []
+    while True:
+        n = cursor.next_into(buf, 64)
+        if n == 0:
+            if cursor.at_end:
+                break
+            continue
+        out.append((cursor.boot, cursor.seq, buf[0] & 0x1F))
+    cursor.close()
+    return out
+
+
+def test_a_passage_and_its_alarm_are_on_flash_right_after_the_tick_that_made_them():
+    root = scratch_dir()
+    board, gate = boot(root)
+    board.i2c.object_raw = raw_from_cc(3850)  # a fever
+    board.beam_a.drive(0)
+    advance(board, gate, 200)
+    board.beam_a.drive(1)
+    advance(board, gate, 600)
+    board.beam_b.drive(0)
+    advance(board, gate, 200)
+    board.beam_b.drive(1)
+    passages = gate.control.people_in
+    while gate.control.people_in == passages:  # up to the tick that writes the passage
+        advance(board, gate, TICK)
+    # the power goes now: no further tick, no shutdown
+    kinds = [kind for _, _, kind in journaled(root)]
+    assert kinds.count(protocol.PASSAGE) == 1
+    assert kinds.count(protocol.ALARM) == 1
+
+
+def test_the_next_boot_says_how_far_the_previous_boots_journal_got():
+    root = scratch_dir()
+    board, gate = boot(root)
+    walk_in(board, gate)
+    last_boot, last_seq, _ = journaled(root)[-1]
+    board, gate = boot(root)  # after a power cut
+    ends = [
+        struct.unpack_from("<i", p, 8)[0]
+        for kind, p in records(board)
+        if kind == protocol.CONFIG and p[7] == protocol.KEY_JOURNAL_END
+    ]
+    assert ends == [last_boot << 16 | last_seq]
+    assert last_boot == 1 and last_seq > 0
