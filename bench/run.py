@@ -356,6 +356,10 @@ def simulated_day(n_passages):
                 mem_free=150_000,
                 sensor_errors=0,
                 tx_dropped=0,
+                people_in_today=counts["in"],
+                irq_overflows=0,
+                events_dropped=0,
+                tx_short=0,
             )
             next_status += status_every
         fever = i % 40 == 0
