@@ -102,16 +102,18 @@ class Gate:
             self.writer.fault(protocol.FAULT_WATCHDOG, 1, 0)  # the last session hung
         if storage is not None and storage.failed:
             self.writer.fault(protocol.FAULT_STORAGE, 1, storage.failed)
-        if self.journal is not None and self.journal.last_boot >= 0:
-            # how far the previous boots' journal got: a host lists what it lacks up to there
-            end = (self.journal.last_boot & 0xFFFF) << 16 | (self.journal.last_seq & 0xFFFF)
-            self.writer.config(protocol.KEY_JOURNAL_END, end - (1 << 32) if end >> 31 else end)
         if self.journal is not None:
             self.journal.flush()  # the boot is on flash even if what follows hangs
         # service commands; loads the persisted settings before anything below reads them
         self.commands = Commands(board.uart, self.writer, self.config, settings_store)
         if self.commands.cal_reference_cc:
             self.commands.send_calibration()  # the calibration in force, for the day's report
+        if self.journal is not None and self.journal.last_boot >= 0:
+            # how far the previous boots' journal got (found when the journal was opened): a
+            # host lists what it lacks up to there; on flash with the first flash work
+            end = (self.journal.last_boot & 0xFFFF) << 16 | (self.journal.last_seq & 0xFFFF)
+            self.writer.config(protocol.KEY_JOURNAL_END, end - (1 << 32) if end >> 31 else end)
+            self.journal.urgent = True
         settle_ms = self._read_settle_ms()
         cfg = self.config
         self.beam = BeamCounter(

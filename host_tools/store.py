@@ -361,10 +361,11 @@ class RecordStore:
     def journal_end(self, device_id: int, boot: int) -> int | None:
         """The last seq of `boot` its journal held at the next boot (that boot's CONFIG
         KEY_JOURNAL_END record), or None when no later boot said so."""
-        rows = self.db.execute(
-            "SELECT fields FROM records WHERE device_id = ? AND type = 'config' AND boot > ?",
+        rows = self._read(
+            "SELECT fields FROM records WHERE device_id = ? AND type = 'config' AND boot > ? "
+            "ORDER BY boot",
             (device_id, boot),
-        ).fetchall()
+        )
         for (fields,) in rows:
             data = json.loads(fields)
             if data["key"] != protocol.KEY_JOURNAL_END:
