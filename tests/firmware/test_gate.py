@@ -167,6 +167,24 @@ def test_records_dropped_by_a_full_transmit_ring_are_reported_as_a_tx_overflow_f
     assert overflow == [(protocol.FAULT_TX_OVERFLOW, 1, dropped)]
 
 
+def test_telling_a_tx_overflow_allocates_nothing():
+    board, gate = new_gate()
+    board.uart.data = bytearray(0)  # count bytes only: capturing would slice
+    board.uart.stalled = True
+    for _ in range(200):
+        gate._status()
+    advance(board, gate, TICK)
+    dropped = gate.writer.dropped
+    assert dropped > 0
+    board.uart.stalled = False
+    micropython.heap_lock()
+    try:
+        advance(board, gate, 2000)
+    finally:
+        micropython.heap_unlock()
+    assert gate._tx_dropped_told == dropped
+
+
 def test_status_record_is_sent_every_interval():
     board, gate = new_gate()
     sent = gate.writer.sent
