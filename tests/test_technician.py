@@ -636,6 +636,7 @@ def status_record(seq, t_cs):
     return encode_record(
         "status", seq, t_cs, people_in=0, people_out=0, fevers=0, remeasures=0,
         uptime_s=t_cs // 100, mem_free=100_000, sensor_errors=0, tx_dropped=0,
+        people_in_today=0, irq_overflows=0, events_dropped=0, tx_short=0,
     )  # fmt: skip
 
 
