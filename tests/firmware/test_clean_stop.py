@@ -3,15 +3,15 @@ on flash, the session marked ended, so the next boot is a plain power-on; a gate
 without one is a power cut (issue 12, defect 15). Both interpreters."""
 
 import protocol as p
-from fakes_board import FakeBoard, raw_from_cc
+from fakes_board import FakeBoard
 from fakes_service import DuplexUART, command_frame
 from flashdev import scratch_dir
 from gate import Gate
 from storage import Storage
 from support import payloads
+from walkers import advance, walk_in
 
 CMD_STOP = getattr(p, "CMD_STOP", 14)
-TICK = 10
 
 
 def boot(root, power_failing=None):
@@ -22,12 +22,6 @@ def boot(root, power_failing=None):
     gate = Gate(board, storage=Storage.open(root))
     gate.step(board.now)
     return board, gate
-
-
-def advance(board, gate, ms):
-    for _ in range(ms // TICK):
-        board.now += TICK
-        gate.step(board.now)
 
 
 def sent(board):
@@ -64,19 +58,6 @@ def journaled_kinds(journal):
     raise AssertionError("the journal cursor never reached its end")
 
 
-def walk_in(board, gate):
-    board.i2c.object_raw = raw_from_cc(3620)
-    board.beam_a.drive(0)
-    advance(board, gate, 200)
-    board.beam_a.drive(1)
-    advance(board, gate, 600)
-    board.beam_b.drive(0)
-    advance(board, gate, 200)
-    board.beam_b.drive(1)
-    board.i2c.object_raw = raw_from_cc(2200)
-    advance(board, gate, 300)
-
-
 def test_a_boot_after_a_stop_command_is_a_plain_power_on():
     root = scratch_dir()
     board, gate = boot(root)
@@ -97,7 +78,7 @@ def test_unplugged_without_a_clean_stop_is_a_power_cut():
 def test_what_was_counted_is_on_flash_when_the_stop_is_answered():
     root = scratch_dir()
     board, gate = boot(root)
-    walk_in(board, gate)
+    walk_in(board, gate, after_ms=300)
     board.uart.feed(command_frame(CMD_STOP, p.PIN_DEFAULT, tag=42))
     advance(board, gate, 500)
     assert replies(board, CMD_STOP)[-1][0] == p.REPLY_OK
@@ -113,7 +94,7 @@ def test_a_stopped_gate_counts_nobody_and_keeps_its_outputs_off():
     board.uart.feed(command_frame(CMD_STOP, p.PIN_DEFAULT, tag=43))
     advance(board, gate, 500)
     written = board.uart.written
-    walk_in(board, gate)
+    walk_in(board, gate, after_ms=300)
     assert gate.control.people_in == 0
     assert board.pump.state == 0
     assert board.uart.written == written
@@ -125,7 +106,7 @@ def test_a_stop_with_a_wrong_pin_changes_nothing():
     board.uart.feed(command_frame(CMD_STOP, p.PIN_DEFAULT + 1, tag=44))
     advance(board, gate, 500)
     assert replies(board, CMD_STOP)[-1] == (p.REPLY_REFUSED, p.REASON_BAD_PIN, 44)
-    walk_in(board, gate)
+    walk_in(board, gate, after_ms=300)
     assert gate.control.people_in == 1
 
 
@@ -133,7 +114,7 @@ def test_the_boards_power_fail_signal_stops_the_gate_cleanly():
     root = scratch_dir()
     failing = [False]
     board, gate = boot(root, power_failing=lambda: failing[0])
-    walk_in(board, gate)
+    walk_in(board, gate, after_ms=300)
     failing[0] = True  # the hold-up supply says the power is going
     advance(board, gate, 100)
     board, gate = boot(root)

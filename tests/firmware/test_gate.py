@@ -9,28 +9,7 @@ from beam import EV_UNSTUCK
 from fakes_board import FakeBoard, raw_from_cc
 from gate import Gate
 from support import sent_payloads
-
-TICK = 10
-WRAP = 1 << 30
-
-
-def advance(board, gate, ms):
-    for _ in range(ms // TICK):
-        board.now = (board.now + TICK) % WRAP
-        gate.step(board.now)
-
-
-def walk_in(board, gate, skin_cc=3620, channel_ms=1000, blocked_ms=200):
-    """A person walks A -> B: A blocked, then inside, then B blocked and cleared."""
-    board.i2c.object_raw = raw_from_cc(skin_cc)
-    board.beam_a.drive(0)
-    advance(board, gate, blocked_ms)
-    board.beam_a.drive(1)
-    advance(board, gate, channel_ms - 2 * blocked_ms)
-    board.beam_b.drive(0)
-    advance(board, gate, blocked_ms)
-    board.beam_b.drive(1)
-    board.i2c.object_raw = raw_from_cc(2200)
+from walkers import TICK, WRAP, advance, walk_in
 
 
 def new_gate(start_ms=0):

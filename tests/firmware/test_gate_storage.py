@@ -11,27 +11,7 @@ from flashdev import scratch_dir
 from gate import COMMIT_MS, FLUSH_MS, Gate
 from storage import Storage
 from support import sent_payloads
-
-TICK = 10
-
-
-def advance(board, gate, ms):
-    for _ in range(ms // TICK):
-        board.now += TICK
-        gate.step(board.now)
-
-
-def walk_in(board, gate):
-    board.i2c.object_raw = raw_from_cc(3620)
-    board.beam_a.drive(0)
-    advance(board, gate, 200)
-    board.beam_a.drive(1)
-    advance(board, gate, 600)
-    board.beam_b.drive(0)
-    advance(board, gate, 200)
-    board.beam_b.drive(1)
-    board.i2c.object_raw = raw_from_cc(2200)
-    advance(board, gate, 300)
+from walkers import TICK, advance, walk_in
 
 
 def boot(root, **kw):
@@ -79,8 +59,8 @@ def test_a_boot_after_a_clean_shutdown_is_a_plain_power_on():
 def test_counted_people_are_committed_and_found_by_the_next_boot():
     root = scratch_dir()
     board, gate = boot(root)
-    walk_in(board, gate)
-    walk_in(board, gate)
+    walk_in(board, gate, after_ms=300)
+    walk_in(board, gate, after_ms=300)
     advance(board, gate, COMMIT_MS)
     state = persist.Persist(root + "/state")
     state.load()
@@ -91,9 +71,9 @@ def test_counted_people_are_committed_and_found_by_the_next_boot():
 def test_counters_not_yet_committed_are_the_last_committed_values_after_a_cut():
     root = scratch_dir()
     board, gate = boot(root)
-    walk_in(board, gate)
+    walk_in(board, gate, after_ms=300)
     advance(board, gate, COMMIT_MS)
-    walk_in(board, gate)  # power cut before the next commit
+    walk_in(board, gate, after_ms=300)  # power cut before the next commit
     state = persist.Persist(root + "/state")
     state.load()
     assert state.get("people_in_total") == 1
@@ -102,7 +82,7 @@ def test_counters_not_yet_committed_are_the_last_committed_values_after_a_cut():
 def test_every_record_sent_is_in_the_journal_after_a_flush():
     root = scratch_dir()
     board, gate = boot(root)
-    walk_in(board, gate)
+    walk_in(board, gate, after_ms=300)
     advance(board, gate, FLUSH_MS)
     assert gate.journal.pending == 0
     assert gate.journal.appended == gate.writer.sent
@@ -112,7 +92,7 @@ def test_records_the_journal_deleted_before_a_download_are_reported_as_a_loss():
     root = scratch_dir()
     board, gate = boot(root, segment_bytes=80, max_segments=2)
     for _ in range(12):
-        walk_in(board, gate)
+        walk_in(board, gate, after_ms=300)
         gate.flush_journal(board.now)
     advance(board, gate, TICK)
     losses = [
@@ -131,7 +111,7 @@ def test_the_gate_runs_without_a_filesystem_and_reports_it():
         f.write("x")
     storage = Storage.open(not_a_directory)
     gate = Gate(board, storage=storage)
-    walk_in(board, gate)
+    walk_in(board, gate, after_ms=300)
     faults = [p for kind, p in records(board) if kind == protocol.FAULT]
     assert faults[0][7] == protocol.FAULT_STORAGE
     assert gate.control.people_in == 1
@@ -152,13 +132,13 @@ def status_now(board, gate):
 def test_status_after_a_reboot_reports_the_people_counted_before_it():
     root = scratch_dir()
     board, gate = boot(root)
-    walk_in(board, gate)
-    walk_in(board, gate)
+    walk_in(board, gate, after_ms=300)
+    walk_in(board, gate, after_ms=300)
     gate.shutdown()
     board, gate = boot(root)
     status = status_now(board, gate)
     assert (status["people_in"], status["people_in_today"]) == (2, 2)
-    walk_in(board, gate)
+    walk_in(board, gate, after_ms=300)
     status = status_now(board, gate)
     assert (status["people_in"], status["people_in_today"]) == (3, 3)
 
@@ -166,7 +146,7 @@ def test_status_after_a_reboot_reports_the_people_counted_before_it():
 def test_counters_committed_before_a_power_cut_are_restored():
     root = scratch_dir()
     board, gate = boot(root)
-    walk_in(board, gate)
+    walk_in(board, gate, after_ms=300)
     advance(board, gate, COMMIT_MS)  # committed, then the power goes
     board, gate = boot(root)
     assert status_now(board, gate)["people_in"] == 1
@@ -182,9 +162,9 @@ def test_today_restarts_at_a_new_day_and_the_total_goes_on():
         )
     )
     advance(board, gate, TICK * 3)
-    walk_in(board, gate)
+    walk_in(board, gate, after_ms=300)
     advance(board, gate, 40_000)  # past midnight
-    walk_in(board, gate)
+    walk_in(board, gate, after_ms=300)
     status = status_now(board, gate)
     assert (status["people_in"], status["people_in_today"]) == (2, 1)
 
@@ -197,12 +177,12 @@ def reset_counters(board, gate):
 def test_a_counter_reset_is_an_explicit_record_and_survives_a_reboot():
     root = scratch_dir()
     board, gate = boot(root)
-    walk_in(board, gate)
-    walk_in(board, gate)
-    walk_in(board, gate)
+    walk_in(board, gate, after_ms=300)
+    walk_in(board, gate, after_ms=300)
+    walk_in(board, gate, after_ms=300)
     gate.shutdown()
     board, gate = boot(root)  # 3 people from the last boot
-    walk_in(board, gate)
+    walk_in(board, gate, after_ms=300)
     advance(board, gate, COMMIT_MS)
     reset_counters(board, gate)
     resets = [
@@ -213,7 +193,7 @@ def test_a_counter_reset_is_an_explicit_record_and_survives_a_reboot():
     assert len(resets) == 1
     assert struct.unpack_from("<i", resets[0], 8)[0] == 4  # the total it cleared
     # as many people as before the reset pass before the next commit: still a reset
-    walk_in(board, gate)
+    walk_in(board, gate, after_ms=300)
     advance(board, gate, COMMIT_MS)
     gate.shutdown()
     board, gate = boot(root)
@@ -267,7 +247,7 @@ def test_a_passage_and_its_alarm_are_on_flash_right_after_the_tick_that_made_the
 def test_the_next_boot_says_how_far_the_previous_boots_journal_got():
     root = scratch_dir()
     board, gate = boot(root)
-    walk_in(board, gate)
+    walk_in(board, gate, after_ms=300)
     last_boot, last_seq, _ = journaled(root)[-1]
     board, gate = boot(root)  # after a power cut
     ends = [

@@ -2,34 +2,15 @@
 midnight, not at 08:00 (issue 12, defect 11). Both interpreters."""
 
 import protocol as p
-from fakes_board import FakeBoard, raw_from_cc
+from fakes_board import FakeBoard
 from fakes_service import DuplexUART, command_frame
 from flashdev import scratch_dir
 from gate import Gate
 from storage import Storage
+from walkers import advance, walk_in
 
-TICK = 10
 UNIX_S = 1767225600  # 2026-01-01T00:00:00Z
 SHANGHAI_QH = 32  # UTC+08:00 in quarter hours (TIME_SYNC key)
-
-
-def advance(board, gate, ms):
-    for _ in range(ms // TICK):
-        board.now += TICK
-        gate.step(board.now)
-
-
-def walk_in(board, gate):
-    board.i2c.object_raw = raw_from_cc(3620)
-    board.beam_a.drive(0)
-    advance(board, gate, 200)
-    board.beam_a.drive(1)
-    advance(board, gate, 600)
-    board.beam_b.drive(0)
-    advance(board, gate, 200)
-    board.beam_b.drive(1)
-    board.i2c.object_raw = raw_from_cc(2200)
-    advance(board, gate, 300)
 
 
 def today_in_store(gate):
@@ -49,17 +30,17 @@ def gate_synced_at(unix_s, key):
 
 def test_a_shanghai_sites_count_restarts_at_local_midnight():
     board, gate = gate_synced_at(UNIX_S + 15 * 3600 + 58 * 60, SHANGHAI_QH)  # 23:58 local
-    walk_in(board, gate)
-    walk_in(board, gate)
+    walk_in(board, gate, after_ms=300)
+    walk_in(board, gate, after_ms=300)
     assert today_in_store(gate) == 2
     advance(board, gate, 120000)  # 00:00 in Shanghai (16:00 UTC)
-    walk_in(board, gate)
+    walk_in(board, gate, after_ms=300)
     assert today_in_store(gate) == 1
 
 
 def test_a_shanghai_sites_count_does_not_restart_at_08_00():
     board, gate = gate_synced_at(UNIX_S - 2 * 60, SHANGHAI_QH)  # 07:58 local, 23:58 UTC
-    walk_in(board, gate)
+    walk_in(board, gate, after_ms=300)
     advance(board, gate, 120000)  # 00:00 UTC, 08:00 in Shanghai: the same local day
-    walk_in(board, gate)
+    walk_in(board, gate, after_ms=300)
     assert today_in_store(gate) == 2
