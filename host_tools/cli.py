@@ -26,7 +26,7 @@ from host_tools.errors import (
     EXIT_USAGE,
     FevergateError,
 )
-from host_tools.sitezone import add_tz_option, parse_zone
+from host_tools.sitezone import add_tz_option, parse_zone, site_zone
 
 __all__ = ["main", "COMMANDS", "State"]
 
@@ -298,7 +298,7 @@ def argparse_export(parser: argparse.ArgumentParser) -> None:
     _describe(
         parser,
         "Write stored records as CSV or JSON lines. Dates are in the site's time zone (--tz; "
-        "default this computer's: 2024-05-01, "
+        "default the gate's own from its last time sync, else this computer's: 2024-05-01, "
         "2024-05-01T08:30) or Unix seconds; --since is inclusive, --until exclusive; records "
         "without a known wall time are left out when a date is given.",
         [
@@ -326,13 +326,18 @@ def do_export(state: State, args) -> int:
     from host_tools.outfile import refuse_inputs, write_whole
     from host_tools.store import open_store
 
-    tz = parse_zone(args.tz)
-    since = parse_date(args.since, tz) if args.since else None
-    until = parse_date(args.until, tz) if args.until else None
+    tz = parse_zone(args.tz)  # a typo in --tz: one line before anything is opened
+    for date in (args.since, args.until):
+        if date:
+            parse_date(date, tz)  # a bad date: one line before anything is opened
     fmt = "csv" if args.csv else "jsonl"
     if args.output is not None:
         refuse_inputs(args.output, [args.db])  # before anything opens either
     with open_store(args.db, readonly=True) as store:
+        if args.tz is None:  # the gate's own zone (its last time sync), else this computer's
+            tz = site_zone(None, store, args.device).tz
+        since = parse_date(args.since, tz) if args.since else None
+        until = parse_date(args.until, tz) if args.until else None
         check_filters(store, args.device, args.type)
 
         def fill(out) -> int:

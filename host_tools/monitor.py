@@ -19,6 +19,10 @@ stored (`unidentified` counts them: they stay in the gate's journal for `sync`).
 of a record is the boot's TIME record if the device sent one, else the laptop clock at
 reception. If GARBAGE_BYTES arrive without a single good frame the stream is not ours (wrong
 baud rate, another device): FevergateError EXIT_GARBAGE. Returns the totals as a dict.
+
+Clock times and "today" are in the site's zone: `tz` (`--tz`) when given, else the gate's own
+once the stream carries its UTC offset (CONFIG KEY_UTC_OFFSET, sent with every time sync),
+else the laptop's.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from host_tools.decoder import (
 )
 from host_tools.errors import EXIT_GARBAGE, FevergateError
 from host_tools.serialport import guard, open_port
-from host_tools.sitezone import local_date
+from host_tools.sitezone import local_date, offset_zone
 from host_tools.store import (
     BAD_STATUSES,
     BOOT_UNKNOWN,
@@ -191,9 +195,11 @@ class Totals:
     """Counters over a stream. people_in, fevers and remeasures count today's passages (local
     date of their wall time; a record without a wall time counts for today)."""
 
-    def __init__(self, now=time.time, tz=None) -> None:
+    def __init__(self, now=time.time, tz=None, tz_given=None) -> None:
         self._now = now
         self.tz = tz  # the site's zone (None: the laptop's): "today" is its date
+        # --tz given: kept; else the gate's own offset replaces it once the stream says it
+        self.tz_given = tz is not None if tz_given is None else tz_given
         self.started = now()
         self.day = local_date(self.started, tz)
         self.people_in = self.people_out = self.fevers = self.remeasures = 0
@@ -240,6 +246,10 @@ class Totals:
             self.faults += 1
         elif t == "boot":
             self.boots += 1
+        elif t == "config" and record.fields["key"] == protocol.KEY_UTC_OFFSET:
+            if not self.tz_given:  # the gate's clock is set for this site: its zone
+                self.tz = offset_zone(record.fields["value"])
+                self.day = local_date(self._now(), self.tz)
         elif t == "status":
             now = self._now()
             if self._last_status is not None and now - self._last_status > 0.05:

@@ -26,6 +26,15 @@ from host_tools.store import RecordStore, open_store
 from host_tools.wire import protocol
 
 SCREENING_NOTE = "Fever results are screening results: confirm each with a clinical thermometer."
+# what the gate's temp_cc is: the forehead's skin temperature turned into an estimate of body
+# temperature (skin-to-body offset, ambient compensation), not a body temperature
+ESTIMATE_TEXT = "forehead-based estimate of body temperature"
+ESTIMATE_AXIS = ESTIMATE_TEXT + ", °C"
+IN_COLOUR = "tab:blue"
+OUT_COLOUR = "0.6"
+NORMAL_COLOUR = "tab:green"
+FEVER_COLOUR = "tab:red"
+THRESHOLD_COLOUR = "darkred"
 HISTOGRAM_STEP_CC = 20  # 0.20 C bins
 _DAY_S = 86400
 _MEASURED = (protocol.VERDICT_NORMAL, protocol.VERDICT_FEVER)
@@ -188,13 +197,27 @@ def _c(cc: float) -> str:
     return f"{cc / 100:.2f} C"
 
 
-def format_text(reports: list[GateDay], store_path: str, tz_name: str | None = None) -> str:
-    """The report as text; the zone in the header is `tz_name`, else each day's own."""
+def format_text(
+    reports: list[GateDay],
+    store_path: str,
+    tz_name: str | None = None,
+    site: str | None = None,
+    zone_source: sitezone.SiteZone | None = None,
+) -> str:
+    """The report as text; the zone in the header is `tz_name`, else each day's own; `site` the
+    site's name; `zone_source` says where the zone came from (a `time zone` line)."""
     lines = []
+    where = f", site {site}" if site else ""
     for r in reports:
-        lines += [
+        lines.append(
             f"fevergate report: {r.day.isoformat()} ({tz_name or r.zone}), "
-            f"gate 0x{r.device_id:08X}, store {store_path}",
+            f"gate 0x{r.device_id:08X}{where}, store {store_path}"
+        )
+        if zone_source is not None:
+            lines.append(
+                f"time zone     {zone_source.describe(day_bounds(r.day, zone_source.tz)[0])}"
+            )
+        lines += [
             f"people in     {r.people_in}   (out {r.people_out})",
             f"hour ({tz_name or r.zone})   in  out",
         ]
@@ -213,15 +236,15 @@ def format_text(reports: list[GateDay], store_path: str, tz_name: str | None = N
         lines.append(f"re-measures   {remeasures}" + (f" ({kinds})" if kinds else ""))
         if r.temperatures_cc:
             lines.append(
-                f"temperature   mean {r.mean_c:.2f} C, spread (sd) {r.spread_c:.2f} C "
-                f"over {len(r.temperatures_cc)} readings"
+                f"{ESTIMATE_TEXT}: mean {r.mean_c:.2f} °C, spread (sd) {r.spread_c:.2f} °C "
+                f"over {len(r.temperatures_cc)} measured passages"
             )
             most = max(n for _, n in r.histogram())
             for start, n in r.histogram():
                 bar = "#" * round(30 * n / most) if n else ""
                 lines.append(f"  {_c(start)} .. {_c(start + HISTOGRAM_STEP_CC)}  {n:5d}  {bar}")
         else:
-            lines.append("temperature   no measured passages")
+            lines.append(f"{ESTIMATE_TEXT}: no measured passages")
         raised = ", ".join(f"{k} x{v}" for k, v in sorted(r.faults_raised.items()))
         cleared = sum(r.faults_cleared.values())
         lines.append(
@@ -316,28 +339,34 @@ def _calibration_text(cal: dict[str, int] | None) -> str:
     return f"offset {offset / 100:+.2f} C against {_c(cal['reference_cc'])}, {when}"
 
 
-def render_png(reports: list[GateDay], path: str) -> None:
-    """One figure: people in and out per hour, the temperature histogram, the day in words."""
+def report_title(r: GateDay, site: str | None = None) -> str:
+    """`Daily screening report: Main entrance, gate 0x0000002A, 2026-02-13 (UTC+02:00)`."""
+    where = f"{site}, " if site else ""
+    return (
+        f"Daily screening report: {where}gate 0x{r.device_id:08X}, {r.day.isoformat()} ({r.zone})"
+    )
+
+
+def build_figure(reports: list[GateDay], site: str | None = None):
+    """The report's matplotlib Figure: per gate, people in and out per hour side by side and
+    the histogram of the forehead-based estimates, fever bins in their own colour, the mean and
+    the threshold the gate used; the day in words in the titles."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    fig, axes = plt.subplots(
-        len(reports), 2, figsize=(12, 4.2 * len(reports)), squeeze=False, layout="constrained"
-    )
+    fig = Figure(figsize=(12, 4.2 * len(reports)), layout="constrained")
+    axes = fig.subplots(len(reports), 2, squeeze=False)
     for row, r in zip(axes, reports, strict=True):
         hours, temps = row
         x = list(range(24))
-        hours.bar([h - 0.2 for h in x], r.people_in_by_hour, 0.4, label="in", color="tab:blue")
-        hours.bar([h + 0.2 for h in x], r.people_out_by_hour, 0.4, label="out", color="0.6")
+        hours.bar([h - 0.2 for h in x], r.people_in_by_hour, 0.4, label="in", color=IN_COLOUR)
+        hours.bar([h + 0.2 for h in x], r.people_out_by_hour, 0.4, label="out", color=OUT_COLOUR)
         hours.set_xticks(range(0, 24, 2))
         hours.set_xlabel(f"hour ({r.zone})")
         hours.set_ylabel("people")
-        hours.set_title(
-            f"Daily screening report: gate 0x{r.device_id:08X}, {r.day.isoformat()} "
-            f"({r.zone}): {r.people_in} in, {r.people_out} out"
-        )
+        hours.set_title(f"{report_title(r, site)}: {r.people_in} in, {r.people_out} out")
         hours.legend()
         if r.undated_records:
             hours.text(
@@ -350,31 +379,35 @@ def render_png(reports: list[GateDay], path: str) -> None:
                 color="tab:orange",
             )
         bins = r.histogram()
+        limit = threshold_c(r)
         if bins:
-            limit = threshold_c(r)
             temps.bar(
                 [(b + HISTOGRAM_STEP_CC / 2) / 100 for b, _ in bins],
                 [n for _, n in bins],
                 width=HISTOGRAM_STEP_CC / 100 * 0.9,
-                color=["tab:red" if b / 100 >= limit else "tab:green" for b, _ in bins],
+                color=[FEVER_COLOUR if b / 100 >= limit else NORMAL_COLOUR for b, _ in bins],
             )
-            temps.axvline(r.mean_c, color="k", linestyle="--", label=f"mean {r.mean_c:.2f} C")
-            which = "the gate's" if r.threshold_cc is not None else "default"
-            temps.axvline(
-                limit, color="tab:red", label=f"fever threshold {limit:.2f} °C ({which})"
-            )
-            temps.legend()
-        temps.set_xlabel("forehead-based estimate of body temperature, °C")
+            temps.axvline(r.mean_c, color="k", linestyle="--", label=f"mean {r.mean_c:.2f} °C")
+        which = "the gate's that day" if r.threshold_cc is not None else "default: none recorded"
+        temps.axvline(
+            limit, color=THRESHOLD_COLOUR, label=f"fever threshold {limit:.2f} °C ({which})"
+        )
+        temps.legend()
+        temps.set_xlabel(ESTIMATE_AXIS)
         temps.set_ylabel("passages")
-        spread = f", sd {r.spread_c:.2f} C" if r.temperatures_cc else ""
+        spread = f", sd {r.spread_c:.2f} °C" if r.temperatures_cc else ""
         temps.set_title(
             f"{r.fevers} fever screening results, {sum(r.remeasures.values())} re-measures"
             f"{spread}; calibration: {_calibration_text(r.calibration)}",
             fontsize=9,
         )
-    fig.suptitle(SCREENING_NOTE, fontsize=10, color="tab:red")
-    fig.savefig(path, dpi=90, format="png")  # a path, or a binary stream
-    plt.close(fig)
+    fig.suptitle(SCREENING_NOTE, fontsize=10, color=FEVER_COLOUR)
+    return fig
+
+
+def render_png(reports: list[GateDay], path, site: str | None = None) -> None:
+    """build_figure's picture into `path` (a file name or a binary stream)."""
+    build_figure(reports, site).savefig(path, dpi=90, format="png")
 
 
 def protocol_threshold_c() -> float:
@@ -399,13 +432,15 @@ def argparse_report(parser) -> None:
         "The day at the gate(s) from the SQLite store: people per hour and the day's total, "
         "fevers (screening results) and re-measures, the temperature histogram with its mean "
         "and spread, faults, the calibration in force. Text on stdout; --png also draws it. "
-        "Days and hours are in the site's time zone (--tz; default this computer's), of the "
-        "records' wall time (set by `fevergate sync` or time-sync).",
+        "Days and hours are in the site's time zone: --tz, else the gate's own (the UTC "
+        "offset its last time sync gave it, in the store after a sync), else this computer's; "
+        "of the records' wall time (set by `fevergate sync` or time-sync).",
         79,
     )
     parser.epilog = (
         "examples:\n  fevergate report --store gate.db --day 2026-02-13\n"
         "  fevergate report --store gate.db --day 2026-02-13 --png day.png --device 0x4D501D1D"
+        ' --site "Main entrance"'
     )
     parser.add_argument(
         "--store", required=True, metavar="DB", help="the SQLite store or a postgresql:// URL"
@@ -416,14 +451,16 @@ def argparse_report(parser) -> None:
     parser.add_argument("--day", metavar="YYYY-MM-DD", help="the day (default: the latest)")
     parser.add_argument("--png", metavar="OUT.png", help="also draw the report into this PNG")
     parser.add_argument("--device", type=device_id, metavar="ID", help="one gate (default: all)")
+    parser.add_argument(
+        "--site", metavar="NAME", help='the site\'s name for the title ("Main entrance")'
+    )
     sitezone.add_tz_option(parser)
 
 
 def do_report(state, args) -> int:
     from host_tools.errors import EXIT_DATA, EXIT_USAGE, FevergateError
 
-    tz = sitezone.parse_zone(args.tz)
-    tz_name = sitezone.zone_name(tz)
+    zone = sitezone.site_zone(args.tz) if args.tz is not None else None  # a typo: one line
     if args.png is not None:
         import os
 
@@ -437,6 +474,9 @@ def do_report(state, args) -> int:
             )
     store = open_store(args.store, readonly=True)
     try:
+        if zone is None:
+            zone = sitezone.site_zone(None, store, args.device)
+        tz = zone.tz
         if args.day:
             try:
                 day = parse_day(args.day)
@@ -450,6 +490,7 @@ def do_report(state, args) -> int:
         reports = day_report(store, day, args.device, tz)
     finally:
         store.close()
+    tz_name = zone.name(day_bounds(day, tz)[0])
     if not reports:
         which = "" if args.device is None else f" of gate 0x{args.device:08X}"
         raise FevergateError(
@@ -458,10 +499,12 @@ def do_report(state, args) -> int:
     if args.site_view:
         state.out.write(format_site(reports, tz_name, store.name))
     else:
-        state.out.write(format_text(reports, store.name, tz_name))
+        state.out.write(
+            format_text(reports, store.name, tz_name, site=args.site, zone_source=zone)
+        )
     if args.png:
         from host_tools.outfile import write_whole
 
-        write_whole(args.png, lambda out: render_png(reports, out), binary=True)
+        write_whole(args.png, lambda out: render_png(reports, out, site=args.site), binary=True)
         state.out.write(f"drawn into {args.png}\n")
     return 0

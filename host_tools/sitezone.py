@@ -5,6 +5,13 @@
 laptop's own zone (`None` here: Python's local time, daylight saving included). `day_bounds`
 gives a calendar day's start and end in that zone (23 or 25 hours on a daylight-saving day),
 `hour_of` the hour on the clock, `zone_name` what a header prints.
+
+Without `--tz`, the store's commands (`report`, `export`) take the gate's own zone: the site's
+UTC offset it was last given (CONFIG KEY_UTC_OFFSET, which the gate sends with every time sync,
+so `sync` stores it), `store_zone`; and `monitor` takes it from such a record in the stream
+(or the gate's answer about its clock). Only a gate that never said its offset leaves the
+laptop's zone. A gate keeps a fixed offset: on a daylight-saving site, `--tz Europe/Berlin`
+gives each day its own.
 """
 
 from __future__ import annotations
@@ -15,7 +22,18 @@ import time
 
 from host_tools.errors import EXIT_USAGE, FevergateError
 
-__all__ = ["parse_zone", "zone_name", "day_bounds", "hour_of", "local_date", "add_tz_option"]
+__all__ = [
+    "parse_zone",
+    "zone_name",
+    "day_bounds",
+    "hour_of",
+    "local_date",
+    "add_tz_option",
+    "offset_zone",
+    "gate_offset_min",
+    "site_zone",
+    "SiteZone",
+]
 
 _OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
 
@@ -44,6 +62,61 @@ def parse_zone(text: str | None) -> datetime.tzinfo | None:
             "Europe/Berlin",
             EXIT_USAGE,
         ) from None
+
+
+def offset_zone(offset_min: int) -> datetime.tzinfo:
+    """The fixed zone `offset_min` minutes east of UTC (UTC itself for 0)."""
+    if offset_min == 0:
+        return datetime.timezone.utc
+    return datetime.timezone(datetime.timedelta(minutes=offset_min))
+
+
+def gate_offset_min(store, device_id: int | None = None) -> int | None:
+    """The site's UTC offset (minutes) the gate last reported in the store: the value of its
+    latest CONFIG KEY_UTC_OFFSET record (one comes with every time sync), or None."""
+    from host_tools.wire import protocol
+
+    latest = None
+    for row in store.query(device_id=device_id, type_="config"):
+        fields = row["fields"]
+        wall = row["wall_time"]
+        if fields.get("key") != protocol.KEY_UTC_OFFSET or wall is None:
+            continue
+        if latest is None or wall >= latest[0]:
+            latest = (wall, fields["value"])
+    return None if latest is None else latest[1]
+
+
+class SiteZone:
+    """The zone a command works in and where it came from (`--tz`, the gate, this computer)."""
+
+    def __init__(self, tz: datetime.tzinfo | None, source: str) -> None:
+        self.tz = tz
+        self.source = source  # "--tz", "gate" or "computer"
+
+    def name(self, when: float | None = None) -> str:
+        return zone_name(self.tz, when)
+
+    def describe(self, when: float | None = None) -> str:
+        """`UTC+02:00, the gate's (its last time sync)` and the like, for a report."""
+        why = {
+            "--tz": "given with --tz",
+            "gate": "the gate's, from its last time sync (--tz to change)",
+            "computer": "this computer's: the gate never reported its own (sync it, or --tz)",
+        }[self.source]
+        return f"{self.name(when)}, {why}"
+
+
+def site_zone(text: str | None, store=None, device_id: int | None = None) -> SiteZone:
+    """The site's zone: `--tz` when given, else the gate's offset from the store, else this
+    computer's."""
+    if text is not None:
+        return SiteZone(parse_zone(text), "--tz")
+    if store is not None:
+        offset = gate_offset_min(store, device_id)
+        if offset is not None:
+            return SiteZone(offset_zone(offset), "gate")
+    return SiteZone(None, "computer")
 
 
 def zone_name(tz: datetime.tzinfo | None, when: float | None = None) -> str:

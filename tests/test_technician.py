@@ -719,3 +719,183 @@ def test_sync_against_a_silent_port_is_exit_9_as_the_other_commands(tmp_path):
     assert code == 9
     assert "no answer from the gate" in one_line(err) and "nothing stored" in err
     assert not db.exists()
+
+
+# -- 5. the site's zone is the gate's own when --tz is not given --
+
+
+def test_report_and_export_take_the_zone_the_gate_was_synced_with(tmp_path):
+    db = tmp_path / "gate.db"
+    pty = CablePty()
+    with pty, running_gate(pty, tmp_path / "flash", PEOPLE) as sim:
+        sim.wait_until(PEOPLE_DONE_MS)  # everybody has walked through
+        code, _, err = run("sync", pty.path, "--store", db, "--pin", PIN, "--utc-offset", "+05:30")
+    assert code == 0, err
+    code, out, err = run("report", "--store", db)
+    assert code == 0, err
+    header, zone_line = out.splitlines()[:2]
+    assert re.match(r"fevergate report: \d{4}-\d\d-\d\d \(UTC\+05:30\), gate 0x", header)
+    assert zone_line == (
+        "time zone     UTC+05:30, the gate's, from its last time sync (--tz to change)"
+    )
+    code, out, err = run("export", "--db", db, "--jsonl", "--type", "passage")
+    assert code == 0, err
+    times = [json.loads(line)["time"] for line in out.splitlines()]
+    assert len(times) == len(PEOPLE) and all(t.endswith("+05:30") for t in times)
+    code, out, _ = run("report", "--store", db, "--tz", "UTC")  # --tz still wins
+    assert code == 0 and "(UTC), gate 0x" in out.splitlines()[0]
+    assert out.splitlines()[1] == "time zone     UTC, given with --tz"
+
+
+def test_a_gate_never_synced_leaves_the_report_in_this_computers_zone_and_says_so(tmp_path):
+    db = a_late_store(tmp_path)  # a TIME record but no offset from the gate
+    code, out, _ = run("report", "--store", db, "--day", "2026-02-12")
+    assert code == 0
+    assert out.splitlines()[1].startswith("time zone     ")
+    assert out.splitlines()[1].endswith(
+        "this computer's: the gate never reported its own (sync it, or --tz)"
+    )
+
+
+def test_monitor_shows_the_clock_in_the_zone_the_gate_says_it_is_in():
+    data = encode_record(
+        "boot", 0, 0, reset_cause=1, fw_version=0x000100, boot_count=3, device_id=0x2A
+    )
+    data += encode_record("config", 1, 100, key=215, value=120)  # a time sync at UTC+02:00
+    data += encode_record("time", 2, 100, unix_s=LATE_UTC)
+    data += encode_record("passage", 3, 200, verdict=1, direction=1, temp_cc=3650, transit_cs=40)
+    pty = CablePty()
+    with pty:
+        threading.Timer(0.4, pty.write, (data,)).start()  # once the monitor has opened the port
+        code, out, _ = run("monitor", pty.path, "--duration", "1.2")
+    assert code == 0
+    assert "2026-02-13 01:30:01  #3     passage" in out
+
+
+# -- 6. the report's picture, what it shows --
+
+MORNING_UTC = 1_770_883_200  # 2026-02-12 08:00 UTC
+
+
+def a_day_store(tmp_path):
+    """Gate 0x2A on 2026-02-12 (UTC): the threshold set to 38.00 C at 08:00, five normal
+    passages at 08:xx (three in, two out), two fevers in at 09:xx; and a later boot whose clock
+    was never set (three records without a wall time; the first BOOT, before its TIME record,
+    has none either)."""
+    db = str(tmp_path / "day.db")
+    data = encode_record(
+        "boot", 0, 0, reset_cause=1, fw_version=0x000100, boot_count=3, device_id=0x2A
+    )
+    data += encode_record("time", 1, 100, unix_s=MORNING_UTC)
+    data += encode_record("config", 2, 150, key=1, value=3800)
+    passages = [(1, 3650), (1, 3650), (1, 3650), (2, 3660), (2, 3660)]
+    seq = 3
+    for n, (direction, temp_cc) in enumerate(passages):
+        data += encode_record(
+            "passage", seq, 1000 + 100 * n, verdict=0, direction=direction, temp_cc=temp_cc,
+            transit_cs=40,
+        )  # fmt: skip
+        seq += 1
+    for n, temp_cc in enumerate((3850, 3870)):
+        data += encode_record(
+            "passage", seq, 361_000 + 100 * n, verdict=1, direction=1, temp_cc=temp_cc,
+            transit_cs=40,
+        )  # fmt: skip
+        seq += 1
+    ingest_bytes(db, data)
+    later = encode_record(
+        "boot", 0, 0, reset_cause=1, fw_version=0x000100, boot_count=4, device_id=0x2A
+    )
+    for seq in (1, 2):
+        later += encode_record(
+            "passage", seq, 100 * seq, verdict=0, direction=1, temp_cc=3650, transit_cs=40
+        )
+    ingest_bytes(db, later)
+    return db
+
+
+def drawn_report(tmp_path, monkeypatch, *options):
+    """`fevergate report ... --png` run for real; returns (stdout, the figure it drew)."""
+    from host_tools import report
+
+    figures = []
+    build = report.build_figure
+
+    def keep(*args, **kwargs):
+        figures.append(build(*args, **kwargs))
+        return figures[-1]
+
+    monkeypatch.setattr(report, "build_figure", keep)
+    db = a_day_store(tmp_path)
+    png = tmp_path / "day.png"
+    code, out, err = run(
+        "report", "--store", db, "--day", "2026-02-12", "--tz", "UTC", "--png", png, *options
+    )
+    assert code == 0, err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (figure,) = figures
+    return out, figure
+
+
+def test_the_report_picture_is_titled_for_a_site_manager_with_site_gate_and_date(
+    tmp_path, monkeypatch
+):
+    out, figure = drawn_report(tmp_path, monkeypatch, "--site", "Main entrance")
+    hours, temps = figure.axes
+    assert hours.get_title() == (
+        "Daily screening report: Main entrance, gate 0x0000002A, 2026-02-12 (UTC): 5 in, 2 out"
+    )
+    assert figure.get_suptitle() == (
+        "Fever results are screening results: confirm each with a clinical thermometer."
+    )
+    assert out.startswith(
+        "fevergate report: 2026-02-12 (UTC), gate 0x0000002A, site Main entrance"
+    )
+
+
+def test_the_report_picture_draws_in_and_out_side_by_side_per_hour(tmp_path, monkeypatch):
+    _, figure = drawn_report(tmp_path, monkeypatch)
+    hours = figure.axes[0]
+    people_in, people_out = hours.containers
+    assert [b.get_height() for b in people_in][8:10] == [3, 2]
+    assert [b.get_height() for b in people_out][8:10] == [2, 0]
+    assert sum(b.get_height() for b in people_in) == 5  # in and out never added up
+    for a, b in zip(people_in, people_out, strict=True):
+        assert b.get_y() == 0 and a.get_y() == 0  # not stacked
+        assert b.get_x() >= a.get_x() + a.get_width() - 1e-9  # beside each other
+    assert hours.get_legend_handles_labels()[1] == ["in", "out"]
+    assert hours.get_xlabel() == "hour (UTC)"
+
+
+def test_the_report_picture_shows_the_forehead_estimates_with_fevers_in_their_own_colour(
+    tmp_path, monkeypatch
+):
+    from matplotlib.colors import to_rgba
+
+    out, figure = drawn_report(tmp_path, monkeypatch)
+    temps = figure.axes[1]
+    assert temps.get_xlabel() == "forehead-based estimate of body temperature, °C"
+    assert "body temperature" not in temps.get_xlabel().split("estimate of ")[0]
+    (bars,) = temps.containers
+    red, green = to_rgba("tab:red"), to_rgba("tab:green")
+    drawn = [(b.get_x() + b.get_width() / 2, b.get_height(), b.get_facecolor()) for b in bars]
+    assert sum(n for x, n, colour in drawn if colour == red) == 2  # the two fevers
+    assert sum(n for x, n, colour in drawn if colour == green) == 5
+    assert all((colour == red) == (x >= 38.0) for x, _, colour in drawn)
+    assert "forehead-based estimate of body temperature: mean" in out
+
+
+def test_the_report_picture_draws_the_threshold_the_gate_used_that_day(tmp_path, monkeypatch):
+    out, figure = drawn_report(tmp_path, monkeypatch)
+    temps = figure.axes[1]
+    lines = {line.get_label(): line.get_xdata()[0] for line in temps.get_lines()}
+    assert lines["fever threshold 38.00 °C (the gate's that day)"] == 38.0
+    assert "threshold     38.00 °C (the gate's setting that day)" in out
+
+
+def test_the_report_picture_says_how_many_records_have_no_clock_time(tmp_path, monkeypatch):
+    out, figure = drawn_report(tmp_path, monkeypatch)
+    texts = [t.get_text() for t in figure.axes[0].texts]
+    # the later boot's three, and the first BOOT record, read before its TIME record
+    assert texts == ["4 records without a clock time (not in any day)"]
+    assert "4 records of this gate have no wall time" in out
