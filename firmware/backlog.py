@@ -9,7 +9,9 @@ FRAMES_PER_TICK journal entries within the tick's UART byte budget, reading at m
 entries a call: a bounded amount of flash reading per tick, the control loop never waits.
 When the cursor has caught up with the journal it sends CONFIG KEY_BACKLOG_SENT (frames sent),
 CONFIG KEY_JOURNAL_DROPPED (records the ring deleted before they were acknowledged, since it
-was made) and the final REPLY_OK carrying the request's tag. The host stores what it got and
+was made) and the final REPLY_OK carrying the request's tag (link chatter, as the answer to a
+free command: not journaled, records.py; `start()` first has the pending chatter marked, so the
+download covers it). The host stores what it got and
 acknowledges with CMD_ACK (PIN; value boot << 16 | seq, "everything up to here is stored"):
 `acknowledge()` persists it in the journal, so the next download resumes after it.
 
@@ -53,6 +55,7 @@ class Backlog:
     def start(self, key, value, tag):
         """Positions the journal's cursor for a download; False if `key` is unknown."""
         journal = self._journal
+        self._writer.mark_chatter()  # the link chatter so far: its marker is downloaded too
         journal.flush()
         if key == BACKLOG_UNACKNOWLEDGED:
             cursor = journal.read_unacknowledged()
@@ -113,6 +116,8 @@ class Backlog:
         self.active = False
         writer = self._writer
         journal = self._journal
+        writer.chatter = True  # the end of a download asked for without a PIN: not journaled
         writer.config(protocol.KEY_BACKLOG_SENT, self.sent)
         writer.config(protocol.KEY_JOURNAL_DROPPED, journal.dropped_records)
         writer.reply(protocol.CMD_BACKLOG, protocol.REPLY_OK, protocol.REASON_NONE, self.tag)
+        writer.chatter = False

@@ -19,7 +19,9 @@ Free commands: STATUS, GET_CONFIG, SELF_TEST, BACKLOG; all others need the PIN, 
 wrong-PIN lockout is persisted (`save_lockout`) so a reset does not clear it. Frames without
 the right PIN (free commands, unknown codes, bad frames, refused PINs) are rate-limited
 (cmdauth.FrameRate: FREE_BURST back to back, then four a second; beyond that a frame does
-nothing, and only the first of each refill period is answered REASON_RATE_LIMITED). The service
+nothing, and only the first of each refill period is answered REASON_RATE_LIMITED); their
+answers are link chatter (`writer.chatter` while one is answered): sent, not journaled, a
+CONFIG KEY_CHATTER record accounts for them (records.py). The service
 values (PIN, calibration offset, reference and day) are kept here and persisted through the
 injected `settings_store` (settings_store.py; None: no persistence); the offset is also set as
 `config.calibration_offset_cc` for the measurement to apply (readings + offset).
@@ -253,6 +255,12 @@ class Commands:
     # -- one frame, one reply --
 
     def _on_frame(self, reason):
+        writer = self.writer
+        writer.chatter = True  # answers to frames without the right PIN: not journaled
+        self._answer(reason)
+        writer.chatter = False
+
+    def _answer(self, reason):
         self.received += 1
         link = self.link
         if reason != _NONE:
@@ -273,6 +281,7 @@ class Commands:
                 if self._rate_ok(link):
                     self.reply_to(link.command, link.tag, _REFUSED, refusal)
                 return
+            self.writer.chatter = False  # a command with the right PIN is journaled
         elif not self._rate_ok(link):
             return
         answer = entry[0](self, self._now, link.key, link.value)

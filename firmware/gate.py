@@ -441,6 +441,7 @@ class Gate:
         self.stop_outputs()
         if self.storage is not None:
             self.commit_counters()
+            self.writer.mark_chatter()  # the last run of link chatter: accounted for on flash
             try:
                 self.storage.close()
             except OSError:

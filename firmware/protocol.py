@@ -244,6 +244,8 @@ KEY_JOURNAL_END = const(216)  # after BOOT: the last journal entry the previous 
 # of that boot after it that it never got as a gap (a power cut lost them before a flush)
 KEY_COUNTERS_RESET = const(217)  # the counters were reset (service command); value: the total
 # of people in that was cleared
+KEY_CHATTER = const(218)  # link chatter not journaled (CONFIG, REPLY and STATUS answers to
+# frames without the right PIN): the `value` sequence numbers right before this one, not lost
 KEY_ALL = const(255)
 
 PIN_MAX = const(999999999)  # PINs are 0..PIN_MAX (fit within +-2**30)

@@ -12,6 +12,18 @@ before the end of the ring starts again at 0, leaving a 0x00 marker (no valid ty
 When there is no room the record is dropped and counted in `dropped`, but its sequence number is
 still used, so the host sees the gap; STATUS records carry `dropped` as tx_dropped (mod 2**16).
 
+Every record also goes into the journal, except link chatter: the CONFIG, REPLY and STATUS
+records made while `chatter` is set (Commands sets it while it answers a frame without the
+right PIN, the Backlog while it ends a download) go out on the link only, so a flood of free
+commands never makes the journal delete a passage, an alarm or any record a site needs to make
+room. A run of chatter is accounted for by one marker, a CONFIG KEY_CHATTER record with
+`value` = the run's length, that covers the `value` sequence numbers right before its own: it
+is written (on the link and into the journal) just before the next record the journal keeps,
+before a download starts (`mark_chatter()`, Backlog) and before a clean stop, so a host knows
+those numbers are not lost. The journal thus holds at most one marker per record it keeps,
+whatever the flood. A run that a dropped record interrupts is not vouched for (its numbers stay
+a gap: a loss is never hidden).
+
 Values are made to fit their fields: temperatures and `detail` saturate at the i16 limits,
 transit_cs at 255, u16 counters wrap modulo 2**16 (STATUS fevers, remeasures, sensor_errors,
 tx_dropped, irq_overflows, events_dropped, tx_short), u8 codes are masked to 8 bits. u32 fields
@@ -29,6 +41,8 @@ _TYPES = const(32)
 _I16_MAX = const(32767)
 _I16_MIN = const(-32768)
 _TRANSIT_MAX = const(255)
+_CHATTER_RUN_MAX = const(16384)  # a marker covers fewer seqs than the host's 2**15 window
+_KEY_CHATTER = protocol.KEY_CHATTER
 
 _B0 = protocol.VERSION << protocol.VERSION_SHIFT
 _B0_BOOT = _B0 | protocol.BOOT
@@ -96,6 +110,10 @@ class RecordWriter:
         self.tx_short = 0  # uart.write calls that took fewer bytes than the frame
         self.journal = None  # a journal.Journal: every record is also appended to it
         self.boot_id = 0  # the boot number the journal entries are tagged with
+        self.chatter = False  # CONFIG, REPLY and STATUS records are link chatter: not journaled
+        self.chattered = 0  # chatter records sent and not journaled
+        self._chatter_run = 0  # chatter records since the last journaled one, not marked yet
+        self._chatter_next = 0  # the seq after the run's last record
 
     # -- the ring --
 
@@ -128,14 +146,35 @@ class RecordWriter:
         journal = self.journal
         if journal is not None:
             seq = ring[offset + 1] | ring[offset + 2] << 8
-            journal.append(self.boot_id, seq, ring, size + 2, offset)
             kind = ring[offset]
-            if kind == _B0_PASSAGE or kind == _B0_ALARM:
-                journal.urgent = True  # on flash before the next tick's sample (Gate)
+            if self.chatter and (kind == _B0_CONFIG or kind == _B0_REPLY or kind == _B0_STATUS):
+                if self._chatter_next != seq:
+                    self._chatter_run = 0  # a dropped record before it: a new run
+                self._chatter_run += 1
+                self._chatter_next = (seq + 1) & 0xFFFF
+                self.chattered += 1
+            else:
+                journal.append(self.boot_id, seq, ring, size + 2, offset)
+                if kind == _B0_PASSAGE or kind == _B0_ALARM:
+                    journal.urgent = True  # on flash before the next tick's sample (Gate)
         self._tail = end + 2
         self._frames += 1
         self._pending += size + 4
         self.sent += 1
+
+    def mark_chatter(self):
+        """Writes the pending run of chatter as one CONFIG KEY_CHATTER record (journaled and
+        sent) covering the run's sequence numbers, right before its own."""
+        run = self._chatter_run
+        if not run:
+            return
+        self._chatter_run = 0
+        if self._chatter_next != self.seq:
+            return  # a dropped record after the run: it is not vouched for
+        chatter = self.chatter
+        self.chatter = False
+        self.config(_KEY_CHATTER, run)
+        self.chatter = chatter
 
     def _take(self, size):
         """Use the next sequence number; return the offset for `size` payload bytes or -1."""
@@ -148,6 +187,8 @@ class RecordWriter:
     # -- records: each returns the sequence number used, or -1 when dropped --
 
     def boot(self, reset_cause, boot_count, device_id, fw_version):
+        if self._chatter_run:
+            self.mark_chatter()
         seq = self.seq
         off = self._take(_BOOT_SIZE)
         if off < 0:
@@ -168,6 +209,8 @@ class RecordWriter:
         return seq
 
     def passage(self, verdict, direction, temp_cc, transit_cs):
+        if self._chatter_run:
+            self.mark_chatter()
         seq = self.seq
         off = self._take(_PASSAGE_SIZE)
         if off < 0:
@@ -191,6 +234,8 @@ class RecordWriter:
         return seq
 
     def alarm(self, kind, temp_cc):
+        if self._chatter_run:
+            self.mark_chatter()
         seq = self.seq
         off = self._take(_ALARM_SIZE)
         if off < 0:
@@ -202,6 +247,8 @@ class RecordWriter:
         return seq
 
     def fault(self, code, active, detail):
+        if self._chatter_run:
+            self.mark_chatter()
         seq = self.seq
         off = self._take(_FAULT_SIZE)
         if off < 0:
@@ -234,6 +281,8 @@ class RecordWriter:
         events_dropped=0,
     ):
         """tx_dropped and tx_short come from this writer's own counts."""
+        if self._chatter_run and (not self.chatter or self._chatter_run >= _CHATTER_RUN_MAX):
+            self.mark_chatter()
         seq = self.seq
         off = self._take(_STATUS_SIZE)
         if off < 0:
@@ -263,6 +312,8 @@ class RecordWriter:
 
     def time_sync(self, unix_s):
         """The host-set wall clock: unix_s is the time at this record's t_cs."""
+        if self._chatter_run:
+            self.mark_chatter()
         seq = self.seq
         off = self._take(_TIME_SIZE)
         if off < 0:
@@ -272,6 +323,8 @@ class RecordWriter:
         return seq
 
     def config(self, key, value):
+        if self._chatter_run and (not self.chatter or self._chatter_run >= _CHATTER_RUN_MAX):
+            self.mark_chatter()
         seq = self.seq
         off = self._take(_CONFIG_SIZE)
         if off < 0:
@@ -283,6 +336,8 @@ class RecordWriter:
         return seq
 
     def reply(self, command, status, reason, arg):
+        if self._chatter_run and (not self.chatter or self._chatter_run >= _CHATTER_RUN_MAX):
+            self.mark_chatter()
         seq = self.seq
         off = self._take(_REPLY_SIZE)
         if off < 0:

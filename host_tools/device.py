@@ -122,6 +122,7 @@ KEY_NAMES.update(
         protocol.KEY_UTC_OFFSET: "utc_offset_min",
         protocol.KEY_JOURNAL_END: "journal_end",
         protocol.KEY_COUNTERS_RESET: "counters_reset",
+        protocol.KEY_CHATTER: "chatter_not_journaled",
     }
 )
 _KEY_IDS = {name: key for key, name in KEY_NAMES.items()}
@@ -332,7 +333,8 @@ class DeviceLink:
                     continue
                 record = event.record
                 if record.type != "reply":
-                    records.append(record)
+                    if record.type != "config" or record.fields["key"] != protocol.KEY_CHATTER:
+                        records.append(record)  # not the gate's chatter marker: an answer
                     continue
                 f = record.fields
                 untagged = (

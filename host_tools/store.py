@@ -21,7 +21,9 @@ record received live and replayed is stored once. `gaps()` lists the sequence nu
 from a stored boot, its tail too: the BOOT of the next boot is followed by a CONFIG
 KEY_JOURNAL_END record saying how far the previous boot's journal got, and what the store
 lacks of that boot up to there is a gap (a sync downloads it; records a power cut lost before
-the gate's flush are after it: the gate flushes every passage and alarm at once).
+the gate's flush are after it: the gate flushes every passage and alarm at once). The link
+chatter the gate's journal does not keep (answers to frames without the right PIN) is not a
+gap: a CONFIG KEY_CHATTER record stands for the `value` sequence numbers right before it.
 
 One interface, two backends: `RecordStore` is what every tool uses; `SQLiteStore` (alias
 `Store`, one laptop, the default) and `PostgresStore` (host_tools/store_pg.py, a site's
@@ -94,6 +96,25 @@ _INSERT = (
     "INSERT INTO records (device_id, boot, seq, t_cs, type, wall_time, fields) "
     "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 )
+
+
+def _uncovered(gaps: list[tuple[int, int]], covered: list[tuple[int, int]]):
+    """`gaps` (first, last seq) without the numbers in `covered` (first seq, count): the link
+    chatter the gate did not journal, which no record stands for."""
+    out = []
+    for first, last in gaps:
+        pieces = [(0, (last - first) % 65536 + 1)]  # [start, end) relative to `first`
+        for start, count in covered:
+            lo = ((start - first + 0x8000) & 0xFFFF) - 0x8000
+            hi = lo + count
+            pieces = [
+                piece
+                for a, b in pieces
+                for piece in ((a, min(b, lo)), (max(a, hi), b))
+                if piece[0] < piece[1]
+            ]
+        out.extend(((first + a) & 0xFFFF, (first + b - 1) & 0xFFFF) for a, b in pieces)
+    return out
 
 
 class Tracker:
@@ -343,12 +364,18 @@ class RecordStore:
         """(first, last) sequence numbers missing between the stored records of one boot, in
         uptime order; a boot must start at seq 0 (its BOOT record)."""
         rows = self._read(
-            "SELECT seq FROM records WHERE device_id = ? AND boot = ? ORDER BY t_cs, seq",
+            "SELECT seq, type, fields FROM records WHERE device_id = ? AND boot = ? "
+            "ORDER BY t_cs, seq",
             (device_id, boot),
         )
         missing = []
+        covered = []  # (first seq, count) the gate's CONFIG KEY_CHATTER records account for
         expected = 0
-        for (seq,) in rows:
+        for seq, kind, fields in rows:
+            if kind == "config":
+                data = json.loads(fields)
+                if data["key"] == protocol.KEY_CHATTER and 0 < data["value"] < 0x8000:
+                    covered.append(((seq - data["value"]) & 0xFFFF, data["value"]))
             if seq != expected and (seq - expected) & 0xFFFF < 0x8000:
                 missing.append((expected, (seq - 1) & 0xFFFF))
             if (seq - expected) & 0xFFFF < 0x8000:
@@ -356,7 +383,7 @@ class RecordStore:
         end = self.journal_end(device_id, boot)
         if end is not None and rows and (end - expected) & 0xFFFF < 0x8000:
             missing.append((expected, end))  # the tail the journal kept and we never got
-        return missing
+        return _uncovered(missing, covered) if covered else missing
 
     def journal_end(self, device_id: int, boot: int) -> int | None:
         """The last seq of `boot` its journal held at the next boot (that boot's CONFIG

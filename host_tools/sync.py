@@ -7,8 +7,9 @@ time (`fevergate simulate --connect-after`). The steps, each command resent afte
 `reply_timeout_s` without its REPLY (the command or the answer was damaged on the wire):
 
 1. STATUS (free): the answer's CONFIG KEY_BOOT_COUNT and KEY_DEVICE_ID tell which device and
-   boot the live records belong to. Live records before that are not stored: they are in the
-   journal and come again in step 3.
+   boot the live records belong to; the live records received before it (since the last BOOT)
+   are stored under that identity too (the answer itself is link chatter, which the gate's
+   journal does not keep: a CONFIG KEY_CHATTER record accounts for it, docs/PROTOCOL.md).
 2. TIME_SYNC (PIN) when the session has a clock (`unix_time`), with the site's UTC offset
    (`utc_offset_min`: the gate's day starts at local midnight): the gate's records get wall
    time, the ones before it in the same boot too (Store.fill_wall_times).
@@ -118,6 +119,7 @@ class SyncSession:
         self._sent_at = 0.0
         self._resends = 0
         self._events: list = []
+        self._early: list = []  # live events before the identity: stored once it is known
         self._boots: set[int] = set()
         self._last_key: tuple[int, int] | None = None  # the last record downloaded
         self._contiguous: tuple[int, int] | None = None  # end of the first pass's unbroken run
@@ -219,6 +221,12 @@ class SyncSession:
             self._damaged_since_prev = True
         if self.state != IDENTIFY:
             self._events.append(event)
+        elif status is Status.NEW_BOOT:
+            self._early = []  # what came before is another boot's
+        elif status is Status.OK and record.type == "boot":
+            self._early = [event]
+        else:
+            self._early.append(event)
         if status is Status.GAP and self.state == LIVE and self._live_gap_at is None:
             self._live_gap_at = now
         if status is not Status.OK:
@@ -259,6 +267,8 @@ class SyncSession:
                 self.result.resends += 1
                 return self._send(protocol.CMD_STATUS, 0, 0, now)
             self.store.tracker.learn(self.device_id, self.boot)
+            self._events.extend(self._early)  # this boot's live records from before the answer
+            self._early = []
             if self.unix_time is not None:
                 self.state = TIME_SYNC
                 key, value = time_sync_arguments(int(self.unix_time()), self.utc_offset_min)
@@ -394,10 +404,17 @@ class SyncSession:
         if self._broken or self.result.passes > 1:
             return
         run = self._contiguous
+        first = _covered_from(record)  # a chatter marker: the numbers before it are not lost
         if (
             run is None
             or record.type == "boot"
             or (boot == run[0] and record.seq == (run[1] + 1) & 0xFFFF)
+            or (
+                boot == run[0]
+                and first is not None
+                and (run[1] + 1 - first) & 0xFFFF < 0x8000
+                and (record.seq - run[1]) & 0xFFFF < 0x8000
+            )
         ):
             self._contiguous = (boot, record.seq)
         else:
@@ -427,6 +444,17 @@ class SyncSession:
         if run is not None and run != self._saved and self.device_id != DEVICE_UNKNOWN:
             self.store.set_sync_state(self.device_id, *run)
             self._saved = run
+
+
+def _covered_from(record) -> int | None:
+    """The first sequence number a CONFIG KEY_CHATTER record accounts for (the link chatter
+    right before it, not journaled), or None for any other record."""
+    if record.type != "config" or record.fields["key"] != protocol.KEY_CHATTER:
+        return None
+    value = record.fields["value"]
+    if not 0 < value < 0x8000:
+        return None
+    return (record.seq - value) & 0xFFFF
 
 
 def _refusal(fields: dict) -> tuple[str, int]:

@@ -170,3 +170,25 @@ def test_a_boot_whose_whole_journal_was_stored_has_no_tail_gap(tmp_path):
     with Store(str(tmp_path / "s.db")) as store:
         store.ingest(StreamDecoder().feed(data))
         assert store.gaps(DEVICE, 7) == []
+
+
+def test_link_chatter_the_journal_did_not_keep_is_not_a_gap(tmp_path):
+    # seqs 4..9 were answers to free commands, not journaled: the CONFIG KEY_CHATTER record
+    # at seq 10 says so; 2 and 3 are really missing
+    data = boot(0, 0, boot_count=7) + passage(1, 100)
+    data += encode_record("config", 10, 900, key=protocol.KEY_CHATTER, value=6)
+    data += passage(11, 1000)
+    with Store(str(tmp_path / "s.db")) as store:
+        store.ingest(StreamDecoder().feed(data))
+        assert store.gaps(DEVICE, 7) == [(2, 3)]
+
+
+def test_chatter_received_live_beside_its_marker_leaves_no_gap(tmp_path):
+    # 2..5 were chatter: 3 came live, the others were damaged; the marker at 6 covers them
+    data = boot(0, 0, boot_count=7) + passage(1, 100)
+    data += encode_record("reply", 3, 300, command=1, status=0, reason=0, arg=9)
+    data += encode_record("config", 6, 400, key=protocol.KEY_CHATTER, value=4)
+    data += passage(8, 1000)
+    with Store(str(tmp_path / "s.db")) as store:
+        store.ingest(StreamDecoder().feed(data))
+        assert store.gaps(DEVICE, 7) == [(7, 7)]

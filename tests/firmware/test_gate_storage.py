@@ -257,3 +257,71 @@ def test_the_next_boot_says_how_far_the_previous_boots_journal_got():
     ]
     assert ends == [last_boot << 16 | last_seq]
     assert last_boot == 1 and last_seq > 0
+
+
+def flood_while_walking(command, key=0, frames_per_walker=20):
+    """Ten walkers (every other one a fever), `frames_per_walker` free commands sent back to
+    back before each, on a journal of three 512-byte segments; the journal's kinds after."""
+    root = scratch_dir()
+    board, gate = boot(root, segment_bytes=512, max_segments=3)
+    for i in range(10):
+        for _ in range(frames_per_walker):
+            board.uart.feed(command_frame(command, key=key))
+        board.i2c.object_raw = raw_from_cc(3800 if i % 2 else 3620)
+        board.beam_a.drive(0)
+        advance(board, gate, 200)
+        board.beam_a.drive(1)
+        advance(board, gate, 600)
+        board.beam_b.drive(0)
+        advance(board, gate, 200)
+        board.beam_b.drive(1)
+        board.i2c.object_raw = raw_from_cc(2200)
+        advance(board, gate, 1300)
+    advance(board, gate, FLUSH_MS)
+    assert gate.commands.received == 10 * frames_per_walker
+    assert gate.control.people_in == 10
+    return root, gate, [kind for _, _, kind in journaled(root)]
+
+
+def test_a_get_config_flood_never_pushes_a_passage_or_an_alarm_out_of_the_journal():
+    root, gate, kinds = flood_while_walking(protocol.CMD_GET_CONFIG, key=protocol.KEY_ALL)
+    assert gate.writer.sent > 1000  # the flood was answered on the link
+    assert kinds.count(protocol.PASSAGE) == 10
+    assert kinds.count(protocol.ALARM) == 5
+    assert gate.journal.dropped_records == 0  # the ring deleted nothing
+
+
+def test_a_status_flood_never_pushes_a_passage_or_an_alarm_out_of_the_journal():
+    root, gate, kinds = flood_while_walking(protocol.CMD_STATUS)
+    assert gate.writer.sent > 500  # each answer: identity, STATUS, calibration, REPLY
+    assert kinds.count(protocol.PASSAGE) == 10
+    assert kinds.count(protocol.ALARM) == 5
+    assert gate.journal.dropped_records == 0
+
+
+def test_the_journal_accounts_for_every_number_of_the_flood_it_did_not_keep():
+    """What the journal kept, with its chatter markers, covers every sequence number the gate
+    used: a host downloading it sees no gap."""
+    root, gate, kinds = flood_while_walking(protocol.CMD_GET_CONFIG, frames_per_walker=5)
+    import journal
+
+    j = journal.Journal.open(root + "/journal")
+    cursor = j.read_from(0, 0)
+    buf = bytearray(journal.MAX_FRAME)
+    covered = 0  # the sequence numbers before this one are kept or covered by a marker
+    markers = 0
+    while True:
+        n = cursor.next_into(buf, 64)
+        if n == 0:
+            if cursor.at_end:
+                break
+            continue
+        assert cursor.boot == 1
+        first = cursor.seq
+        if buf[0] & 0x1F == protocol.CONFIG and buf[7] == protocol.KEY_CHATTER:
+            first -= struct.unpack_from("<i", buf, 8)[0]
+            markers += 1
+        assert first == covered
+        covered = cursor.seq + 1
+    assert markers >= 10 and gate.writer.chattered > 0
+    assert covered == gate.writer.seq  # up to the last record the gate made

@@ -46,7 +46,9 @@ def test_ten_thousand_ticks_allocate_nothing_on_the_pico_across_every_wrap(pico,
     assert remeasures <= 1
     assert results["commands"] == [commands, 0]
     appended, dropped = results["journal"]
-    assert appended > len(walkers) + commands and dropped == 0
+    (chattered,) = results["chatter"]
+    # every passage journaled, the command answers sent but not journaled (link chatter)
+    assert appended >= len(walkers) and chattered >= commands and dropped == 0
     assert results["after_tick_n"][0] >= len(walkers) // 8
     t_cs, uptime_s = results["t_cs"]
     assert t_cs < 10_000 * 2  # wrapped past 2**30 cs

@@ -147,6 +147,7 @@ if KIND == "gate":
     print("R people", c.people_in, c.people_out, c.fevers, c.remeasures)
     print("R commands", g.commands.received, g.commands.bad_frames)
     print("R journal", g.journal.appended if g.journal else -1, g.writer.dropped)
+    print("R chatter", g.writer.chattered)
     print("R t_cs", g.writer.t_cs, g.uptime_s)
 else:
     print("R people", g.people_in, g.people_out, g.fevers, g.remeasures)
