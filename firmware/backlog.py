@@ -101,10 +101,10 @@ class Backlog:
             for i in range(body):
                 payload[_REPLAY_HEAD + i] = entry[i]
             size = _REPLAY_HEAD + body
-            crc = crc16(payload, size)
+            crc = crc16(payload, size, 0)
             payload[size] = crc >> 8
             payload[size + 1] = crc & 0xFF
-            length = cobs_encode_into(payload, size + 2, wire)
+            length = cobs_encode_into(payload, size + 2, wire, 0)
             wire[length] = 0
             length += 1
             uart.write(memoryview(wire)[:length])

@@ -3,7 +3,8 @@
 The framing half of the service link (docs/PROTOCOL.md, "Commands"). `receive()` reads at
 most RX_CHUNK bytes (`uart.any()`, `uart.readinto(buf, n)` into a preallocated buffer), splits
 them at 0x00, COBS-decodes each frame in place and checks its size, CRC-16 (frame.crc16,
-big-endian after the payload), version and type. For every frame it calls `on_frame(reason)`:
+big-endian after the payload), version and type, one frame a call (the rest of the read waits
+for the next call, `rx_left`). For every frame it calls `on_frame(reason)`:
 REASON_NONE for a good COMMAND, whose fields are then in `tag`, `command`, `pin`, `key` and
 `value`; a BAD_FRAME reason (REASON_LENGTH, REASON_CRC, REASON_VERSION, REASON_TYPE)
 otherwise, with `tag` = REPLY_NO_TAG when the frame was too damaged to trust one.
@@ -33,6 +34,9 @@ class CommandLink:
         self._uart = uart
         self._on_frame = on_frame
         self._rx = bytearray(RX_CHUNK)
+        self._rx_pos = 0  # the next byte of _rx to split
+        self._rx_len = 0  # the bytes the last read put in _rx
+        self.rx_left = 0  # read and not split yet: receive() goes on with them first
         self._frame = bytearray(FRAME_CAP)
         self._flen = 0
         self._overlong = False
@@ -44,31 +48,53 @@ class CommandLink:
         self.value = 0
 
     def receive(self):
-        """Read what the UART has (up to RX_CHUNK bytes) and hand on every complete frame."""
+        """Hand on at most one complete frame; True if one was handed on.
+
+        The bytes left from the last read are split first, then the UART is read (up to
+        RX_CHUNK bytes) if they held no frame's end. The bytes after a frame's end wait in
+        `_rx` (`rx_left` says how many) for the next call: one command answered a tick keeps a
+        tick's work bounded (a STATUS answer is up to eight records), whatever arrives at once.
+        """
+        if self._rx_pos < self._rx_len and self._split(self._rx_pos, self._rx_len):
+            return True
+        self._rx_pos = self._rx_len = self.rx_left = 0
         uart = self._uart
         n = uart.any()
         if not n:
-            return
+            return False
         if n > RX_CHUNK:
             n = RX_CHUNK
         got = uart.readinto(self._rx, n)
         if not got:
-            return
+            return False
+        self._rx_len = got
+        return self._split(0, got)
+
+    def _split(self, pos, got):
+        """Frame bytes from _rx[pos:got] until a frame ends (handed on: True) or got."""
         rx = self._rx
         frame = self._frame
-        for i in range(got):
-            byte = rx[i]
+        while pos < got:
+            byte = rx[pos]
+            pos += 1
             if byte == 0:
                 if self._flen or self._overlong:
+                    reason = self._check()
+                    self._flen = 0
+                    self._overlong = False
+                    self._rx_pos = pos
+                    self.rx_left = got - pos
                     self.frames += 1
-                    self._on_frame(self._check())
-                self._flen = 0
-                self._overlong = False
+                    self._on_frame(reason)
+                    return True
             elif self._flen < FRAME_CAP:
                 frame[self._flen] = byte
                 self._flen += 1
             else:
                 self._overlong = True
+        self._rx_pos = got
+        self.rx_left = 0
+        return False
 
     def _check(self):
         """REASON_NONE with the fields set, or the BAD_FRAME reason of the frame just ended."""
@@ -80,7 +106,7 @@ class CommandLink:
         n = cobs_decode_in_place(buf, self._flen)
         if n < _MIN_FRAME:
             return protocol.REASON_LENGTH
-        if crc16(buf, n - 2) != (buf[n - 2] << 8 | buf[n - 1]):
+        if crc16(buf, n - 2, 0) != (buf[n - 2] << 8 | buf[n - 1]):
             return protocol.REASON_CRC
         self.tag = buf[1] | buf[2] << 8
         if buf[0] >> protocol.VERSION_SHIFT != protocol.VERSION:

@@ -241,8 +241,8 @@ class Commands:
         """Receive and answer commands, run the calibration and the buzzer test at `now`."""
         self.uptime_s = uptime_s
         self._now = now
-        if self._uart.any():
-            self.link.receive()
+        if self.link.rx_left or self._uart.any():
+            self.link.receive()  # one frame a tick at most: its records are bounded work
         elif not (self.auth.locked or self.calibration.state or self.buzzer_test.running):
             return  # idle: no bytes waiting, no lock to end, nothing running
         self.auth.tick(now)

@@ -1,9 +1,14 @@
 """CRC-16/CCITT-FALSE and COBS for every frame the gate sends, receives or keeps on flash.
 
 The one CRC-16 of the firmware: the record stream, the command frames, the flash journal and
-the persisted state files all use `crc16(buf, length, start=0)`. These functions allocate
+the persisted state files all use `crc16(buf, length, start)`. These functions allocate
 nothing (they only index buffers and do small-int arithmetic), so the RecordWriter can call
-them on the per-tick path, under micropython.heap_lock().
+them on the per-tick path, under micropython.heap_lock(). Every argument is given (no
+defaults): on MicroPython `crc16`, `cobs_encode_into` and `copy_into` are frame_native.py's
+viper versions (machine code, about 10x faster on a Pico), and viper functions take no
+defaults; the bytecode versions below (`py_*`) are what CPython runs (the simulator's in-process
+firmware, the host tests) and the reference the tests hold the viper ones to. `NATIVE` says
+which are in use.
 
 CRC-16/CCITT-FALSE: polynomial 0x1021, initial value 0xFFFF, no reflection, no final xor; the
 check value of b"123456789" is 0x29B1 (the same as CPython's binascii.crc_hqx(data, 0xFFFF)).
@@ -56,7 +61,7 @@ _CRC_LO = (
 )
 
 
-def crc16(buf, length, start=0):
+def py_crc16(buf, length, start):
     """CRC-16/CCITT-FALSE of buf[start:start + length] (no slice is made)."""
     hi = 0xFF
     lo = 0xFF
@@ -69,7 +74,7 @@ def crc16(buf, length, start=0):
     return (hi << 8) | lo
 
 
-def cobs_encode_into(src, length, dst, start=0):
+def py_cobs_encode_into(src, length, dst, start):
     """COBS-encode src[start:start + length] into dst from index 0; return the encoded length.
 
     No trailing 0x00 is written: the caller appends the delimiter. dst must hold at least
@@ -101,6 +106,12 @@ def cobs_encode_into(src, length, dst, start=0):
     return out
 
 
+def py_copy_into(src, start, dst, at, length):
+    """dst[at:at + length] = src[start:start + length], without making a slice."""
+    for i in range(length):
+        dst[at + i] = src[start + i]
+
+
 def cobs_decode_in_place(buf, length):
     """COBS-decode buf[0:length] into buf from 0; the decoded length, or -1 if it is not COBS.
 
@@ -127,3 +138,15 @@ def cobs_decode_in_place(buf, length):
             buf[write] = 0
             write += 1
     return write
+
+
+crc16 = py_crc16
+cobs_encode_into = py_cobs_encode_into
+copy_into = py_copy_into
+NATIVE = False
+try:  # MicroPython: the viper versions (frame_native.py) replace the three loops above
+    from frame_native import cobs_encode_into, copy_into, crc16  # noqa: F811
+
+    NATIVE = True
+except (ImportError, AttributeError, SyntaxError):  # CPython has no micropython.viper
+    pass

@@ -47,7 +47,7 @@ import sys
 from micropython import const
 
 import persist
-from frame import crc16
+from frame import copy_into, crc16
 
 OVERHEAD = const(7)
 MAX_FRAME = const(64)
@@ -316,7 +316,7 @@ class Journal:
         if length < 1 or length > MAX_FRAME or n < length + OVERHEAD:
             return 0
         end = _HEADER + length
-        if (e[end] | (e[end + 1] << 8)) != crc16(e, end):
+        if (e[end] | (e[end + 1] << 8)) != crc16(e, end, 0):
             return 0
         return length + OVERHEAD
 
@@ -402,8 +402,7 @@ class Journal:
         p = self._fill
         struct.pack_into("<BHH", buf, p, length, boot & 0xFFFF, seq & 0xFFFF)
         q = p + _HEADER
-        for i in range(length):
-            buf[q + i] = frame[start + i]
+        copy_into(frame, start, buf, q, length)
         struct.pack_into("<H", buf, q + length, crc16(buf, q + length - p, p))
         self._fill = p + size
         self.pending += 1

@@ -111,7 +111,7 @@ class Store:
         magic, fmt, count = struct.unpack_from("<HBB", buf, 0)
         if magic != _MAGIC or fmt != _FORMAT or count != self.count:
             return False
-        return struct.unpack_from("<H", buf, n - 2)[0] == crc16(buf, n - 2)
+        return struct.unpack_from("<H", buf, n - 2)[0] == crc16(buf, n - 2, 0)
 
     def _read(self, path):
         """The generation in `path` (its values left in self._check), or -1 if not valid."""
@@ -159,7 +159,7 @@ class Store:
         for i in range(self.count):
             struct.pack_into("<i", buf, _HEAD + 4 * i, self.values[i])
         n = len(buf)
-        struct.pack_into("<H", buf, n - 2, crc16(buf, n - 2))
+        struct.pack_into("<H", buf, n - 2, crc16(buf, n - 2, 0))
         tmp = self.path + ".tmp"
         with open(tmp, "wb") as f:
             f.write(buf)

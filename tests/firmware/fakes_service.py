@@ -19,11 +19,11 @@ def command_frame(command, pin=0, key=0, value=0, tag=1, version=1, kind=None):
     struct.pack_into(
         protocol.COMMAND_FORMAT, payload, 0, version << 5 | kind, tag, 0, command, pin, key, value
     )
-    crc = crc16(payload, protocol.COMMAND_SIZE)
+    crc = crc16(payload, protocol.COMMAND_SIZE, 0)
     payload[protocol.COMMAND_SIZE] = crc >> 8
     payload[protocol.COMMAND_SIZE + 1] = crc & 0xFF
     out = bytearray(len(payload) + 2)
-    n = cobs_encode_into(payload, len(payload), out)
+    n = cobs_encode_into(payload, len(payload), out, 0)
     out[n] = 0
     return bytes(out[: n + 1])
 

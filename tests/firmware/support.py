@@ -21,7 +21,7 @@ def payloads(data):
             buf = bytearray(data[start:i])
             n = cobs_decode_in_place(buf, len(buf))
             assert n >= 3, "not a COBS frame"
-            assert crc16(buf, n - 2) == buf[n - 2] << 8 | buf[n - 1], "CRC"
+            assert crc16(buf, n - 2, 0) == buf[n - 2] << 8 | buf[n - 1], "CRC"
             out.append(bytes(buf[: n - 2]))
             start = i + 1
     return out
