@@ -231,6 +231,16 @@ class BeamCounter:
         self._q_n -= 1
         return ev
 
+    def quiet(self):
+        """Nobody inside, no edge or event waiting, every beam clear (raw and debounced): a
+        stall of the loop now delays no one's timing (the Gate's flash work waits for this)."""
+        if self._n or self.inside or self._q_n:
+            return False
+        for b in range(self._nb):
+            if self._raw[b] or self._lvl[b]:
+                return False
+        return True
+
     @property
     def stuck(self):
         """Number of beams stuck now."""

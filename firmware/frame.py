@@ -145,7 +145,7 @@ cobs_encode_into = py_cobs_encode_into
 copy_into = py_copy_into
 NATIVE = False
 try:  # MicroPython: the viper versions (frame_native.py) replace the three loops above
-    from frame_native import cobs_encode_into, copy_into, crc16  # noqa: F811
+    from frame_native import cobs_encode_into, copy_into, crc16  # noqa: F401, F811
 
     NATIVE = True
 except (ImportError, AttributeError, SyntaxError):  # CPython has no micropython.viper

@@ -15,14 +15,18 @@ measurement's ambient correction (measure.py).
 With a `storage.Storage` (main.py opens it before the Gate), the boot count and settings come
 from flash and every record is also appended to the flash journal's RAM buffer. The flash work
 is in `after_tick(now)`, which `run()` calls after the tick, outside it: at most one piece a
-loop, each bounded, only when due: a journal flush (one write and sync of at most the journal's
-RAM buffer) every FLUSH_RECORDS records, FLUSH_MS or half a buffer, else a commit of the
+loop, each bounded, only when due and only while the channel is idle (nobody inside, beams
+clear: `channel_idle`; unless the journal's RAM buffer is nearly full or the work has waited
+FLASH_WAIT_MAX_MS): a journal segment change (a pass of its own), or a journal flush (one write
+and sync, up to the newest segment's end) every FLUSH_RECORDS records, FLUSH_MS or half a
+buffer, else a commit of the
 persisted counters (counters.py: people today and in total, out, fevers, re-measures, restored
 at boot so that STATUS goes on across reboots) every COMMIT_MS when they changed (or at once
 after a counter reset). A flush allocates nothing on MicroPython unless it rotates the segment
 (opening a file); a commit allocates a few hundred bytes (paths, file objects, rename), every
-COMMIT_MS at most. A flash erase still stalls the chip while it runs (45 ms a 4 KiB sector):
-the tick after it runs late, with the true time, and the beam edges keep theirs (hard IRQs).
+COMMIT_MS at most. A flash erase still stalls the chip while it runs (45 ms a 4 KiB sector,
+more than a tick period): the tick after it runs late, with the true time, and the beam edges
+keep theirs (hard IRQs); waiting for an idle channel keeps such stalls away from walkers.
 `after_tick` also samples gc.mem_free() every MEM_FREE_MS for the STATUS records (it walks the
 whole heap: about 8 ms on a Pico, too slow for a tick).
 `step(now)` is `tick` and `after_tick` together (tests, the simulator's lock-step).
@@ -63,6 +67,7 @@ WORK_FLUSH = const(1)  # work_due(): a journal flush is due
 WORK_COMMIT = const(2)  # a counter commit is due
 WORK_MEM_FREE = const(3)  # a gc.mem_free() sample is due (it walks the heap: ~8 ms on a Pico)
 MEM_FREE_MS = const(5000)
+FLASH_WAIT_MAX_MS = const(30000)  # flash work waits for an idle channel at most this long
 
 
 class Gate:
@@ -175,6 +180,8 @@ class Gate:
         self._read_ambient(now)  # Ta for the ambient correction from the first walker on
         self.mem_free = board.mem_free()  # sampled after the tick (after_tick), sent in STATUS
         self._mem_due = ticks_add(now, MEM_FREE_MS)
+        self._waiting = False  # flash work due is waiting for an idle channel, since _wait_since
+        self._wait_since = now
         self._tx_dropped_told = 0  # writer.dropped already reported in a FAULT_TX_OVERFLOW
 
     def _read_settle_ms(self):
@@ -375,27 +382,61 @@ class Gate:
 
     # -- flash: journal flushes and counter commits, outside the tick --
 
+    def channel_idle(self, now):
+        """True when flash work may stall the loop now: nobody inside, no verdict pending,
+        every beam clear (BeamCounter.quiet), or the channel has been busy FLASH_WAIT_MAX_MS
+        (a queue that never ends, a stuck beam: the work cannot wait for ever)."""
+        if self.beam.quiet() and not self.control.inside:
+            self._waiting = False
+            return True
+        if not self._waiting:
+            self._waiting = True
+            self._wait_since = now
+            return False
+        if ticks_diff(now, self._wait_since) >= FLASH_WAIT_MAX_MS:
+            self._wait_since = ticks_add(now, -FLASH_WAIT_MAX_MS)  # never stale past 2**29
+            return True
+        return False
+
     def work_due(self, now):
-        """The work due after the tick at `now`: WORK_FLUSH, WORK_COMMIT, WORK_MEM_FREE or 0."""
+        """The work due after the tick at `now`: WORK_FLUSH, WORK_COMMIT, WORK_MEM_FREE or 0.
+
+        Flash work (a flush, a commit) stalls the chip while littlefs erases (45 ms a sector on
+        a Pico, several periods): it waits for an idle channel (channel_idle), so a walker's
+        beams and readings never share a tick with it, unless the journal's RAM buffer is
+        nearly full (a flush now, or append() would flush inside a tick) or the wait has been
+        FLASH_WAIT_MAX_MS. The gc.mem_free() sample (8 ms on a Pico) waits likewise."""
         journal = self.journal
         storage_due = self.storage is not None
+        idle = -1  # not looked at yet
         if journal is not None and journal.pending:
+            if journal.nearly_full():
+                return WORK_FLUSH
             if (
-                journal.urgent  # a passage or an alarm: on flash before the next sample
+                journal.urgent  # a passage or an alarm: on flash once the channel is idle
                 or journal.pending >= FLUSH_RECORDS
                 or journal.half_full()
                 or ticks_diff(now, self._flush_due) >= 0
             ):
-                return WORK_FLUSH
+                idle = self.channel_idle(now)
+                if idle:
+                    return WORK_FLUSH
         if storage_due and (self.counters.urgent or ticks_diff(now, self._commit_due) >= 0):
-            return WORK_COMMIT
+            if idle < 0:
+                idle = self.channel_idle(now)
+            if idle:
+                return WORK_COMMIT
         if ticks_diff(now, self._mem_due) >= 0:
-            return WORK_MEM_FREE
+            if idle < 0:
+                idle = self.channel_idle(now)
+            if idle:
+                return WORK_MEM_FREE
         return 0
 
     def after_tick(self, now):
-        """At most one bounded piece of the flash work due at `now`, journal flush first;
-        True if one was done. A clean stop asked for (stop_due) is done here instead."""
+        """At most one bounded piece of the work due at `now` (work_due): a journal segment
+        change, a journal flush, a counter commit or a gc.mem_free() sample; True if one was
+        done. A clean stop asked for (stop_due) is done here instead."""
         if self.stopped:
             return False
         if self.stop_due():
@@ -403,7 +444,11 @@ class Gate:
             return True
         due = self.work_due(now)
         if due == WORK_FLUSH:
-            self.flush_journal(now)
+            journal = self.journal
+            if not journal.rotation_due():
+                self.flush_journal(now, True)  # one write, up to the segment's end
+            elif not journal.rotate():  # a segment change is a pass of its own
+                self.flush_journal(now)  # the filesystem failed: this reports what is lost
         elif due == WORK_COMMIT:
             self._commit_due = ticks_add(now, COMMIT_MS)
             self.commit_counters()
@@ -412,10 +457,12 @@ class Gate:
             self.mem_free = self.board.mem_free()
         return due != 0
 
-    def flush_journal(self, now):
+    def flush_journal(self, now, one_segment=False):
+        """The journal's RAM buffer to flash (with `one_segment`, up to the newest segment's
+        end: Journal.flush); a loss the journal had to make is reported."""
         journal = self.journal
         self._flush_due = ticks_add(now, FLUSH_MS)
-        journal.flush()
+        journal.flush(one_segment)
         lost = journal.take_dropped()
         if lost:
             self.journal_lost += lost

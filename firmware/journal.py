@@ -413,11 +413,40 @@ class Journal:
         records fills it and append() has to flush inside the caller's tick)."""
         return self._fill * 2 >= len(self._buf)
 
-    def flush(self):
+    def nearly_full(self):
+        """True when the RAM buffer is three quarters full: a flush can wait no longer (the
+        Gate's flash work waits for an idle channel until then)."""
+        return self._fill * 4 >= len(self._buf) * 3
+
+    def rotation_due(self):
+        """True when the next flush would start a new segment first (Gate.after_tick then does
+        that as a step of its own: closing, deleting the oldest, opening each cost flash)."""
+        if self._new_segment:
+            return True
+        if self._fill:  # the oldest buffered entry does not fit in the newest segment
+            return self._wsize + self._buf[0] + OVERHEAD > self.segment_bytes
+        return self._wsize >= self.segment_bytes
+
+    def rotate(self):
+        """Starts the next segment now (see rotation_due); False if the filesystem failed (the
+        next flush tries again and reports what it could not write)."""
+        try:
+            self._rotate()
+        except OSError:
+            self.write_errors += 1
+            self._new_segment = True
+            return False
+        return True
+
+    def flush(self, one_segment=False):
         """Writes the buffered entries to flash and syncs; returns the entries written.
 
-        If the filesystem fails even after the oldest segment made room, the entries not
-        written are counted in `dropped_records` (and `write_errors`), never lost silently.
+        With `one_segment`, it stops where the newest segment is full (one write and sync at
+        most, no segment change: `rotate` does that when `rotation_due`): the entries that did
+        not fit stay buffered (`pending`, and `urgent`: still due) for the next call, so each
+        call's flash work is bounded (Gate.after_tick). If the filesystem fails even after the
+        oldest segment made room, the entries not written are counted in `dropped_records` (and
+        `write_errors`), never lost silently.
         """
         fill = self._fill
         if not fill:
@@ -425,9 +454,14 @@ class Journal:
         buf = self._buf
         pos = 0
         written = 0
+        rest = 0
         try:
             while pos < fill:
                 if self._new_segment or self._wsize >= self.segment_bytes:
+                    if one_segment:  # the segment change is the next call's (rotate)
+                        self._new_segment = True
+                        rest = fill - pos
+                        break
                     self._rotate()
                 room = self.segment_bytes - self._wsize
                 end = pos
@@ -446,9 +480,15 @@ class Journal:
             self.dropped_records += lost
             self._unreported += lost
         finally:
-            self._fill = 0
-            self.pending = 0
-            self.urgent = False
+            if rest:  # the entries left go to the buffer's start (a forward copy: safe)
+                copy_into(buf, pos, buf, 0, rest)
+                self._fill = rest
+                self.pending -= written
+                self.urgent = True  # the rest of a flush that was due is due
+            else:
+                self._fill = 0
+                self.pending = 0
+                self.urgent = False
             self.flushes += 1
         return written
 

@@ -233,3 +233,22 @@ def test_every_tick_of_a_late_loop_runs_at_the_boards_time():
     gate.run(max_ticks=300)
     assert len(behind) == 300
     assert max(behind) == 0 and min(behind) == 0
+
+
+def test_walkers_are_counted_right_when_a_two_erase_stall_lands_anywhere_in_a_walk():
+    # The Gate's flash work waits for an idle channel, but a nearly full journal buffer or a
+    # wait past FLASH_WAIT_MAX_MS still does it with someone inside: a 110 ms stall (two
+    # 45 ms erases on a Pico and the write around them) at every 25 ms of a walk, from the
+    # first beam to the last beam clearing (0..650 ms), one stall per walker.
+    offsets = list(range(0, 675, 25))
+    for run in range(0, len(offsets), len(PLAN)):
+        board = LateBoard(lambda tick: 1, stall_ms=110)
+        first = board.now + 1000
+        board.stall_at(
+            [first + 3000 * k + offset for k, offset in enumerate(offsets[run : run + len(PLAN)])]
+        )
+        end = walkers(board, PLAN, first_ms=1000, every_ms=3000)
+        gate = Gate(board)
+        while board.now < end + 2000:
+            gate.run(max_ticks=100)
+        check_counts(gate, ("stall at", offsets[run : run + len(PLAN)]))
