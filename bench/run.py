@@ -85,6 +85,7 @@ PICO_NAMES = (
     "pico_tick_us_max",
     "pico_tick_alloc_bytes",
     "pico_boot_ms",
+    "pico_tick_gap_us_max",
 )
 PICO_QUICK_REASON = "--quick: the emulated Pico runs in make bench only"
 
@@ -600,7 +601,22 @@ def bench_pico(report):
         fmt="{}",
         note=f"{g['after_tick_n'][0]} journal flushes / counter commits after the tick",
     )
+    report.figure(
+        "pico_after_tick_busy_us_max",
+        g["after_tick_busy_max_us"][0],
+        "us",
+        fmt="{}",
+        note="flash work done while someone was in the channel (it waits for an idle one)",
+    )
     report.figure("pico_loop_late_ms_max", g["late_max_ms"][0], "ms", fmt="{}")
+    report.figure(
+        "pico_tick_gap_us_max",
+        g["gap_max_us"][0],
+        "us",
+        fmt="{}",
+        note="longest start-to-start of two ticks (the period is 10,000 us); "
+        f"float gate {f['gap_max_us'][0]} us",
+    )
     people = g["people"]
     report.line(
         "pico_workload",

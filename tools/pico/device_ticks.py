@@ -77,6 +77,9 @@ flash_alloc = 0
 flash_max = 0
 flash_n = 0
 late_max = 0
+gap_max = 0  # us between the starts of two ticks in a row (a period, or a stall's length)
+gap_at = -1
+busy_work_max = 0  # the longest flash work done while someone was in the channel
 errors = 0
 ticks_ms = board.ticks_ms
 mem_alloc = gc.mem_alloc
@@ -86,8 +89,15 @@ gc.collect()
 print("GO")
 due = ticks_ms()
 chunk_start = mem_alloc()
+last_start = ticks_us()
 for i in range(TICKS):
     now = ticks_ms()
+    start = ticks_us()
+    gap = ticks_diff(start, last_start)
+    last_start = start
+    if gap > gap_max and i:
+        gap_max = gap
+        gap_at = i
     late = ticks_diff(now, due)
     if late > late_max:
         late_max = late
@@ -104,6 +114,7 @@ for i in range(TICKS):
         dts[i] = ticks_diff(ticks_us(), s)
     wdt.feed()
     if after_tick is not None and g.work_due(now):
+        busy = g.beam.inside or g.control.inside
         a = mem_alloc()
         s = ticks_us()
         after_tick(now)
@@ -112,6 +123,8 @@ for i in range(TICKS):
         flash_n += 1
         if d > flash_max:
             flash_max = d
+        if busy and d > busy_work_max:
+            busy_work_max = d
     if not LOCK and i % CHUNK == CHUNK - 1:
         a = mem_alloc()
         if a >= chunk_start + flash_alloc:
@@ -132,13 +145,22 @@ print("R heap_lock_errors", errors)
 print("R late_max_ms", late_max)
 print("R after_tick_n", flash_n)
 print("R after_tick_max_us", flash_max)
+print("R after_tick_busy_max_us", busy_work_max)
+print("R gap_max_us", gap_max, gap_at)
 if not LOCK:
     srt = sorted(dts)
     print("R median_us", srt[TICKS // 2])
+    print("R deciles_us", " ".join(str(srt[TICKS * k // 10]) for k in range(10)))
     print("R p99_us", srt[min(TICKS - 1, TICKS * 99 // 100)])
     print("R max_us", srt[-1])
-    slow = sorted(range(TICKS), key=lambda k: -dts[k])[:6]
-    print("R slowest", " ".join(str(k) + " " + str(dts[k]) for k in slow))
+    srt = None
+    slow = []  # the six slowest ticks (index, us), found without a list of every index
+    for k in range(TICKS):
+        if len(slow) < 6 or dts[k] > slow[-1][1]:
+            slow.append((k, dts[k]))
+            slow.sort(key=lambda e: -e[1])
+            del slow[6:]
+    print("R slowest", " ".join(str(k) + " " + str(d) for k, d in slow))
     print("R alloc_bytes", grown)
     print("R alloc_ticks", grown_ticks)
     print("R collections", collections)
