@@ -27,7 +27,8 @@ injected `settings_store` (settings_store.py; None: no persistence); the offset 
 `config.calibration_offset_cc` for the measurement to apply (readings + offset).
 
 No allocation when idle (nothing received, nothing running): `tick` then only calls
-`uart.any()` and compares integers. A received command may allocate (struct.unpack_from,
+`uart.any()` and compares integers; the Gate does not even call it then (`active` false, no
+byte waiting). A received command may allocate (struct.unpack_from,
 exceptions, persistence): that is not the per-tick steady state.
 """
 
@@ -103,6 +104,7 @@ class Commands:
         self.stop_tag = 0
         self.clock = WallClock()
         self.buzzer_test = BuzzerTest(config)
+        self.active = False  # bytes left unsplit, a lock, a calibration or a buzzer test: tick
         self.received = 0  # command frames answered
         self.bad_frames = 0
         self.storage_errors = 0
@@ -241,9 +243,11 @@ class Commands:
         """Receive and answer commands, run the calibration and the buzzer test at `now`."""
         self.uptime_s = uptime_s
         self._now = now
-        if self.link.rx_left or self._uart.any():
-            self.link.receive()  # one frame a tick at most: its records are bounded work
+        link = self.link
+        if link.rx_left or self._uart.any():
+            link.receive()  # one frame a tick at most: its records are bounded work
         elif not (self.auth.locked or self.calibration.state or self.buzzer_test.running):
+            self.active = False
             return  # idle: no bytes waiting, no lock to end, nothing running
         self.auth.tick(now)
         cmd_calibrate.tick(self, now)
@@ -251,6 +255,10 @@ class Commands:
         test.tick(now)
         if test.buzzer and self.control is not None:
             self.control.buzzer = 1
+        # the Gate calls tick() only while this is true or bytes wait on the UART
+        self.active = (
+            link.rx_left or self.auth.locked or self.calibration.state or test.running
+        ) and True
 
     # -- one frame, one reply --
 

@@ -95,7 +95,9 @@ class Control:
         writer = self._writer
         if event_ms is None:
             event_ms = now
-        if beam_event == EV_ENTER:
+        if not beam_event:  # most ticks (EV_NONE): none of the comparisons below
+            pass
+        elif beam_event == EV_ENTER:
             self._enter(now, event_ms)
         elif beam_event == EV_PASS:
             self._pass(now, direction, event_ms)

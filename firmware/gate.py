@@ -151,6 +151,7 @@ class Gate:
         # grows by UART_BAUD a millisecond and is spent by what is sent. It holds at most one
         # tick's bytes or the longest frame, whichever is more, so any tick_ms streams every
         # frame (at 1 ms a tick moves 11 bytes, a frame is up to 38) and never outruns the line.
+        self._uart_any = board.uart.any  # bound once: referencing a bound method allocates
         self._tx_baud = board.UART_BAUD
         self._tx_cap = max(board.UART_BAUD * cfg.tick_ms, _MAX_FRAME * 10_000)
         self._tx_cap_ms = self._tx_cap // board.UART_BAUD + 1
@@ -211,6 +212,7 @@ class Gate:
                 s = self._s_rem_cs // 100
                 self._s_rem_cs -= s * 100
                 self.uptime_s += s
+                self.commands.uptime_s = self.uptime_s  # its today() (tick() may not run)
         self.writer.t_cs = self.uptime_cs
 
     def _tank_ok(self):
@@ -352,7 +354,9 @@ class Gate:
             self._sample(now)
         elif ticks_diff(now, self._ambient_due) >= 0:
             self._read_ambient(now)
-        self.commands.tick(now, self.uptime_s)  # may add pump prime / buzzer test to outputs
+        commands = self.commands
+        if commands.active or self._uart_any():
+            commands.tick(now, self.uptime_s)  # may add pump prime / buzzer test to outputs
         if control.pump != self._pump or control.buzzer != self._buzzer:
             self._apply_outputs()
         if ticks_diff(now, self._next_status) >= 0:
@@ -362,6 +366,14 @@ class Gate:
 
     def _transmit(self, now):
         """Sends what the UART credit allows: live records first, then a backlog download."""
+        writer = self.writer
+        if writer.dropped != self._tx_dropped_told and not writer.frames():
+            self._tx_overflow()
+        if not writer._frames and self._tx_credit >= self._tx_cap:
+            backlog = self.backlog
+            if (backlog is None or not backlog.active) and not writer._resync:
+                self._tx_last = now  # most ticks: nothing to send, the credit is full
+                return
         elapsed = ticks_diff(now, self._tx_last)
         self._tx_last = now
         if elapsed > self._tx_cap_ms:
@@ -371,9 +383,6 @@ class Gate:
             credit = self._tx_cap
         budget = credit // 10_000
         uart = self.board.uart
-        writer = self.writer
-        if writer.dropped != self._tx_dropped_told and not writer.frames():
-            self._tx_overflow()
         sent = writer.drain(uart, budget)
         backlog = self.backlog
         if backlog is not None and backlog.active:

@@ -100,13 +100,20 @@ def plan(ticks, period_ms=10):
     return walkers, commands, items
 
 
-def run_ticks(emu, kind="gate", ticks=3000, lock=False, start_ms=-1, uptime_s=0, uptime_cs=0):
-    """Runs device_ticks.py; returns ({name: [values]}, walkers, commands sent)."""
+def run_ticks(
+    emu, kind="gate", ticks=3000, lock=False, start_ms=-1, uptime_s=0, uptime_cs=0, timed=None
+):
+    """Runs device_ticks.py; returns ({name: [values]}, walkers, commands sent). `lock`: every
+    tick under heap_lock; `timed` (default: not locked): every tick timed and the heap growth
+    of the rest of the loop counted."""
+    if timed is None:
+        timed = not lock
     source = DEVICE_SCRIPT.read_text()
     for name, value in (
         ("KIND", kind),
         ("TICKS", ticks),
         ("LOCK", bool(lock)),
+        ("TIMED", bool(timed)),
         ("START_MS", start_ms),
         ("UPTIME_S", uptime_s),
         ("UPTIME_CS", uptime_cs),
