@@ -256,9 +256,9 @@ class Commands:
         if test.buzzer and self.control is not None:
             self.control.buzzer = 1
         # the Gate calls tick() only while this is true or bytes wait on the UART
-        self.active = (
+        self.active = bool(
             link.rx_left or self.auth.locked or self.calibration.state or test.running
-        ) and True
+        )
 
     # -- one frame, one reply --
 
