@@ -5,7 +5,8 @@ or someone is in the gate) reading no faster than the sensor settles. `tick(svc,
 every service tick, aborts it when someone walks in, takes the readings it wants (raw object
 temperatures) and, when it is done, sends the final REPLY with the request's tag: on success
 the offset, reference and day are persisted (undone on a storage failure), applied as
-`config.calibration_offset_cc` and echoed as CONFIG records.
+`config.calibration_offset_cc` and echoed as CONFIG records; a refusal after the readings
+(UNSTABLE, RANGE) first sends what the sensor read: CONFIG KEY_CAL_MEDIAN and KEY_CAL_SPREAD.
 """
 
 import protocol
@@ -49,6 +50,9 @@ def _done(svc):
     cal.acknowledge()
     command = protocol.CMD_CALIBRATE
     if cal.status != protocol.REPLY_OK:
+        if cal.reason == protocol.REASON_UNSTABLE or cal.reason == protocol.REASON_RANGE:
+            svc.writer.config(protocol.KEY_CAL_MEDIAN, cal.median_cc)  # what the sensor read
+            svc.writer.config(protocol.KEY_CAL_SPREAD, cal.spread_cc)
         svc.reply_to(command, svc.cal_tag, cal.status, cal.reason)
         return
     old = svc.service_values()

@@ -6,10 +6,13 @@ cannot be persisted is undone (REASON_STORAGE). The beam timings (debounce_ms, b
 vacate_ms) are handed to the beam counter at once; status_interval_ms counts from the next
 STATUS record, tick_ms from the next boot. KEY_PIN is write-only (never echoed); the
 calibration, emissivity, filter and UTC offset keys are read-only here (their own commands
-set them).
+set them), as are the values the gate reports: firmware version, clock (GET_CONFIG
+KEY_CLOCK_DAY answers the offset once set, the day and the second), the lock's time left and
+the last calibration's median and spread.
 """
 
 import protocol
+from cmd_time import send_clock
 from cmdreply import OK, failed, refused
 from config import SETTINGS
 
@@ -44,6 +47,16 @@ def do_get_config(svc, now, key, value):
         writer.config(key, svc.auth.bad_pins_total)
     elif key == protocol.KEY_UTC_OFFSET:
         writer.config(key, svc.clock.offset_min)
+    elif key == protocol.KEY_FW_VERSION:
+        writer.config(key, protocol.FW_VERSION)
+    elif key == protocol.KEY_CLOCK_DAY or key == protocol.KEY_CLOCK_SECOND:
+        send_clock(svc)
+    elif key == protocol.KEY_LOCK_LEFT_S:
+        writer.config(key, svc.auth.left_s(now))
+    elif key == protocol.KEY_CAL_MEDIAN:
+        writer.config(key, svc.calibration.median_cc)
+    elif key == protocol.KEY_CAL_SPREAD:
+        writer.config(key, svc.calibration.spread_cc)
     elif key == protocol.KEY_EMISSIVITY or key == protocol.KEY_SENSOR_FILTER:
         sensor = svc.sensor
         try:
@@ -76,8 +89,10 @@ def do_set_config(svc, now, key, value):
         return _set_pin(svc, value)
     row = setting_row(key)
     if row is None:
-        if protocol.KEY_CAL_OFFSET <= key <= protocol.KEY_SENSOR_FILTER or (
-            key == protocol.KEY_UTC_OFFSET
+        if (
+            protocol.KEY_CAL_OFFSET <= key <= protocol.KEY_SENSOR_FILTER
+            or key == protocol.KEY_UTC_OFFSET
+            or protocol.KEY_FW_VERSION <= key <= protocol.KEY_CAL_SPREAD
         ):
             return refused(protocol.REASON_READ_ONLY)
         return refused(protocol.REASON_UNKNOWN_KEY)

@@ -5,6 +5,8 @@ the gate keeps them against its uptime in seconds. TIME_SYNC's value is the unix
 (sent as its i32 bit pattern: good until 2106-02-07), its key the site's UTC offset in quarter
 hours as an i8 (-48..+56: UTC-12:00 .. UTC+14:00; 0 for a host that does not say). The gate
 answers with CONFIG KEY_UTC_OFFSET (minutes) and a TIME record (unix_s, UTC, at its t_cs).
+GET_CONFIG KEY_CLOCK_DAY asks for the clock as the gate has it (`send_clock`): its offset once
+set, the site's day (0: never set since boot) and the second of that day.
 
 "Today" is the site's day: days since 1970-01-01 of the local time (UTC + offset), so a
 Shanghai site's daily count restarts at local midnight, not at 08:00. All kept values are
@@ -44,6 +46,24 @@ class WallClock:
         if not self.synced:
             return 0
         return self._day + (self._sod + uptime_s - self._uptime_s) // DAY_S
+
+    def second(self, uptime_s):
+        """The second of the site's day (0..86399) at `uptime_s`; 0 when never synced."""
+        if not self.synced:
+            return 0
+        return (self._sod + uptime_s - self._uptime_s) % DAY_S
+
+
+def send_clock(svc):
+    """The gate's clock now, as CONFIG records: the site's UTC offset it keeps (only once the
+    clock was set), the site's day (0: never set since boot) and the second of that day. Small
+    ints only: nothing allocates, also on a 32-bit board."""
+    clock = svc.clock
+    writer = svc.writer
+    if clock.synced:
+        writer.config(protocol.KEY_UTC_OFFSET, clock.offset_min)
+    writer.config(protocol.KEY_CLOCK_DAY, clock.today(svc.uptime_s))
+    writer.config(protocol.KEY_CLOCK_SECOND, clock.second(svc.uptime_s))
 
 
 def do_time_sync(svc, now, key, value):

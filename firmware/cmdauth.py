@@ -68,6 +68,15 @@ class PinLock:
             self.bad_pins = 0
             self.changed = True  # persisted with the next command (no flash I/O in the tick)
 
+    def left_s(self, now):
+        """Whole seconds (rounded up) until PIN commands are taken again; 0 when not locked."""
+        if not self.locked:
+            return 0
+        if self._lock_from_next_tick:
+            return LOCK_MS // 1000
+        left_ms = ticks_diff(self._locked_until, now)
+        return (left_ms + 999) // 1000 if left_ms > 0 else 0
+
     def check(self, now, pin):
         """REASON_NONE if `pin` is right and the PIN commands are not locked; else the reason."""
         self.tick(now)

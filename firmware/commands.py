@@ -287,6 +287,8 @@ class Commands:
                 self._save_lockout()
             if refusal != _NONE:
                 if self._rate_ok(link):
+                    if self.auth.locked:  # LOCKED, or the wrong PIN that locked: how long
+                        self.writer.config(protocol.KEY_LOCK_LEFT_S, self.auth.left_s(self._now))
                     self.reply_to(link.command, link.tag, _REFUSED, refusal)
                 return
             self.writer.chatter = False  # a command with the right PIN is journaled

@@ -246,6 +246,14 @@ KEY_COUNTERS_RESET = const(217)  # the counters were reset (service command); va
 # of people in that was cleared
 KEY_CHATTER = const(218)  # link chatter not journaled (CONFIG, REPLY and STATUS answers to
 # frames without the right PIN): the `value` sequence numbers right before this one, not lost
+KEY_FW_VERSION = const(219)  # the firmware's version, 0x00MMmmpp as BOOT fw_version
+KEY_CLOCK_DAY = const(220)  # the gate's clock now: the site's day, days since 1970-01-01 (0:
+# never set since boot); with KEY_CLOCK_SECOND and, once set, KEY_UTC_OFFSET (GET_CONFIG 220)
+KEY_CLOCK_SECOND = const(221)  # the gate's clock now: the second of the site's day (0..86399)
+KEY_LOCK_LEFT_S = const(222)  # before a REFUSED LOCKED (or the BAD_PIN that locked): seconds
+# until PIN commands are taken again
+KEY_CAL_MEDIAN = const(223)  # before a calibration refused UNSTABLE or RANGE: median reading, cC
+KEY_CAL_SPREAD = const(224)  # ... and the spread of the readings (max - min), cC
 KEY_ALL = const(255)
 
 PIN_MAX = const(999999999)  # PINs are 0..PIN_MAX (fit within +-2**30)

@@ -41,6 +41,9 @@ __all__ = [
     "STATUS_NAMES",
     "REASON_NAMES",
     "KEY_NAMES",
+    "STATUS_TEXT",
+    "reason_text",
+    "duration_text",
     "SETTINGS",
     "key_id",
     "EXIT_REFUSED",
@@ -123,6 +126,12 @@ KEY_NAMES.update(
         protocol.KEY_JOURNAL_END: "journal_end",
         protocol.KEY_COUNTERS_RESET: "counters_reset",
         protocol.KEY_CHATTER: "chatter_not_journaled",
+        protocol.KEY_FW_VERSION: "fw_version",
+        protocol.KEY_CLOCK_DAY: "clock_day",
+        protocol.KEY_CLOCK_SECOND: "clock_second",
+        protocol.KEY_LOCK_LEFT_S: "lock_left_s",
+        protocol.KEY_CAL_MEDIAN: "calibration_median_cc",
+        protocol.KEY_CAL_SPREAD: "calibration_spread_cc",
     }
 )
 _KEY_IDS = {name: key for key, name in KEY_NAMES.items()}
@@ -150,6 +159,38 @@ REASON_TEXT = {
     protocol.REASON_READ_ONLY: "the device sets this value itself, or it has its own command",
     protocol.REASON_RATE_LIMITED: "too many requests without the PIN: wait a second and retry",
 }
+
+# a REPLY status as a person reads it
+STATUS_TEXT = {
+    protocol.REPLY_OK: "done",
+    protocol.REPLY_REFUSED: "refused",
+    protocol.REPLY_BAD_FRAME: "not understood",
+    protocol.REPLY_FAILED: "failed",
+    protocol.REPLY_STARTED: "started",
+}
+
+
+def duration_text(seconds: int) -> str:
+    """`42 s`, `1 min`, `4 min 10 s`."""
+    minutes, seconds = divmod(max(0, int(seconds)), 60)
+    if not minutes:
+        return f"{seconds} s"
+    return f"{minutes} min" + (f" {seconds} s" if seconds else "")
+
+
+def reason_text(reason: int, configs: dict[int, int] | None = None) -> str:
+    """Why the gate refused, as a person reads it, with what the gate sent along (the time
+    left in a wrong-PIN lock: CONFIG KEY_LOCK_LEFT_S)."""
+    from cmdauth import BAD_PIN_LIMIT  # the firmware's own figure
+
+    left = (configs or {}).get(protocol.KEY_LOCK_LEFT_S)
+    if left is not None and reason in (protocol.REASON_LOCKED, protocol.REASON_BAD_PIN):
+        wait = f"try again in {duration_text(left)}"
+        if reason == protocol.REASON_LOCKED:
+            return f"locked after {BAD_PIN_LIMIT} wrong PINs in a row: {wait}"
+        return f"wrong PIN, the {BAD_PIN_LIMIT}th in a row: PIN commands are locked: {wait}"
+    return REASON_TEXT.get(reason, f"reason {reason}")
+
 
 _PIN_FREE = {protocol.CMD_STATUS, protocol.CMD_GET_CONFIG, protocol.CMD_SELF_TEST}
 _COMMAND = struct.Struct(protocol.COMMAND_FORMAT)
@@ -210,12 +251,16 @@ class Reply:
         return STATUS_NAMES.get(self.status, f"status {self.status}")
 
     @property
+    def status_text(self) -> str:
+        return STATUS_TEXT.get(self.status, f"status {self.status}")
+
+    @property
     def reason_name(self) -> str:
         return REASON_NAMES.get(self.reason, f"reason {self.reason}")
 
     @property
     def reason_text(self) -> str:
-        return REASON_TEXT.get(self.reason, self.reason_name)
+        return reason_text(self.reason, self.configs())
 
     def configs(self) -> dict[int, int]:
         """{key: value} of the CONFIG records that came with the reply."""
@@ -235,7 +280,7 @@ class Reply:
             code = EXIT_BAD_FRAME
         else:
             code = EXIT_FAILED
-        raise FevergateError(f"{name} {self.status_name}: {self.reason_text}", code)
+        raise FevergateError(f"{name} {self.status_text}: {self.reason_text}", code)
 
 
 class DeviceLink:

@@ -20,16 +20,19 @@ EXIT_*; docs/CLI.md lists them). `connect(port, pin)` opens the link (tests repl
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import time
 
 from host_tools.device import (
+    EXIT_NO_PORT,
     EXIT_REFUSED,
     EXIT_USAGE,
     KEY_NAMES,
     SETTINGS,
     DeviceLink,
     FevergateError,
+    duration_text,
     key_id,
 )
 from host_tools.wire import protocol
@@ -78,11 +81,51 @@ def _show(key: int, value: int) -> str:
         text += "  ({})".format(time.strftime("%Y-%m-%d", time.gmtime(value * 86400)))
     elif name == "device_id":
         text = f"{name} = {value & 0xFFFFFFFF:#010x}"
+    elif name == "fw_version":
+        text = f"{name} = {value:#08x}  ({version_text(value)})"
+    elif name == "clock_day":
+        text += "  (never set since boot)" if value == 0 else f"  ({_date(value)})"
+    elif name == "clock_second":
+        text += f"  ({value // 3600:02d}:{value // 60 % 60:02d}:{value % 60:02d})"
+    elif name == "lock_left_s":
+        text += "  (not locked)" if value == 0 else f"  (locked: {value} s left)"
     elif name == "emissivity":
         text += f"  ({value / 65535:.3f})"
     elif name == "sensor_filter":
         text += f"  ({describe_filter(value)})"
     return text
+
+
+def _date(day: int) -> str:
+    return (datetime.date(1970, 1, 1) + datetime.timedelta(days=day)).isoformat()
+
+
+def version_text(fw_version: int) -> str:
+    """`0.1.0` for the firmware version word 0x00MMmmpp (BOOT fw_version, CONFIG 219)."""
+    return f"{fw_version >> 16 & 0xFF}.{fw_version >> 8 & 0xFF}.{fw_version & 0xFF}"
+
+
+def clock_text(values: dict[int, int], now: float) -> str:
+    """The gate's clock as `service status` shows it, from the answer to GET_CONFIG
+    KEY_CLOCK_DAY (day and second of the site's day, and the site's UTC offset once set),
+    against this computer's clock `now`."""
+    day = values.get(protocol.KEY_CLOCK_DAY, 0)
+    if not day:
+        return "gate clock: never set since boot (time-sync or sync sets it)"
+    second = values.get(protocol.KEY_CLOCK_SECOND, 0)
+    offset_min = values.get(protocol.KEY_UTC_OFFSET, 0)
+    shown = datetime.datetime(1970, 1, 1) + datetime.timedelta(days=day, seconds=second)
+    ahead = round(day * 86400 + second - offset_min * 60 - now)
+    if ahead == 0:
+        against = "as this computer"
+    else:
+        against = (
+            f"{duration_text(abs(ahead))} {'ahead of' if ahead > 0 else 'behind'} this computer"
+        )
+    return (
+        f"gate clock = {shown:%Y-%m-%d %H:%M:%S} {format_utc_offset(offset_min)} "
+        f"(set since boot; {against})"
+    )
 
 
 def filter_bits(iir: str, fir: int) -> int:
@@ -307,16 +350,47 @@ def do_calibrate(state, args) -> None:
             protocol.CMD_CALIBRATE, 0, reference_cc, timeout=30.0, until_final=True,
             busy_wait=True,
         )  # fmt: skip
-        if reply.status == protocol.REPLY_REFUSED and reply.reason == protocol.REASON_RANGE:
-            raise FevergateError(
-                f"calibration refused: the sensor read more than {MAX_OFFSET_CC / 100:.2f} °C "
-                f"away from the reference {args.reference:.2f} °C (is the reference in front of "
-                "the sensor, and at that temperature?)",
-                EXIT_REFUSED,
-            )
+        if reply.status == protocol.REPLY_REFUSED and reply.reason in _READ_REFUSALS:
+            raise calibration_refused(link, reply, args.reference, MAX_OFFSET_CC)
         reply.check()
         for k, v in reply.configs().items():
             _out(state, _show(k, v))
+
+
+_READ_REFUSALS = (protocol.REASON_RANGE, protocol.REASON_UNSTABLE)
+
+
+def calibration_refused(link, reply, reference_c: float, max_offset_cc: int) -> FevergateError:
+    """A refused calibration as a person reads it: what the sensor read (the median and spread
+    the gate sends before its refusal, CONFIG 223 and 224) against what is allowed."""
+    configs = reply.configs()
+    median = configs.get(protocol.KEY_CAL_MEDIAN)
+    spread = configs.get(protocol.KEY_CAL_SPREAD)
+    read = "" if median is None else f"sensor read {median / 100:.2f} °C"
+    if reply.reason == protocol.REASON_RANGE:
+        what = f"the {read}, " if read else "the sensor read "
+        return FevergateError(
+            f"calibration refused: {what}more than {max_offset_cc / 100:.2f} °C away from the "
+            f"reference {reference_c:.2f} °C (is the reference in front of the sensor, and at "
+            "that temperature?)",
+            EXIT_REFUSED,
+        )
+    band = None
+    try:
+        band = link.get_config("stable_band_cc").get(key_id("stable_band_cc"))
+    except FevergateError as exc:
+        if exc.exit_code == EXIT_NO_PORT:
+            raise
+    allowed = "" if band is None else f" (allowed {band / 100:.2f} °C)"
+    spread_text = (
+        "readings unstable" if spread is None else f"readings spread {spread / 100:.2f} °C"
+    )
+    read = f", {read}" if read else ""
+    return FevergateError(
+        f"calibration refused: {spread_text}{allowed}{read}: hold the reference still in front "
+        "of the sensor and retry",
+        EXIT_REFUSED,
+    )
 
 
 # -- service --
@@ -378,14 +452,34 @@ def argparse_service() -> argparse.ArgumentParser:
     return parser
 
 
+def _read_optional(link, key: int) -> dict[int, int]:
+    """GET_CONFIG `key`, or {} from a gate whose firmware does not know it."""
+    reply = link.request(protocol.CMD_GET_CONFIG, key)
+    if reply.status == protocol.REPLY_REFUSED and reply.reason == protocol.REASON_UNKNOWN_KEY:
+        return {}
+    return reply.check().configs()
+
+
 def _do_status(state, link) -> None:
     reply = link.status()
+    version = _read_optional(link, protocol.KEY_FW_VERSION).get(protocol.KEY_FW_VERSION)
+    clock = _read_optional(link, protocol.KEY_CLOCK_DAY)
+    now = time.time()
+    shown = reply.configs()
+    _out(
+        state,
+        f"firmware = {'unknown (too old to say)' if version is None else version_text(version)}",
+    )
+    for k, v in shown.items():
+        _out(state, _show(k, v))
+    if clock:
+        _out(state, clock_text(clock, now))
+    else:
+        _out(state, "gate clock: unknown (the firmware is too old to say)")
+    shown = shown | clock
     for record in reply.of_type("status"):
         for name, value in record.fields.items():
             _out(state, f"{name} = {value}")
-    shown = reply.configs()
-    for k, v in shown.items():
-        _out(state, _show(k, v))
     _out(state, "settings in force:")
     for k, v in link.get_config(protocol.KEY_ALL).items():
         if k not in shown:

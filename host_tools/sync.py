@@ -118,6 +118,7 @@ class SyncSession:
         self._frame = b""
         self._sent_at = 0.0
         self._resends = 0
+        self._lock_left_s: int | None = None  # a wrong-PIN lock's time left, when the gate said
         self._events: list = []
         self._early: list = []  # live events before the identity: stored once it is known
         self._boots: set[int] = set()
@@ -239,6 +240,8 @@ class SyncSession:
                 self.device_id = value & 0xFFFFFFFF
             elif key == protocol.KEY_JOURNAL_DROPPED:
                 self.result.journal_dropped = value
+            elif key == protocol.KEY_LOCK_LEFT_S:
+                self._lock_left_s = value
             elif key == protocol.KEY_BACKLOG_BYTES and self.state == DOWNLOAD:
                 self._bytes_ahead = value
                 self._bytes_got = 0
@@ -252,7 +255,7 @@ class SyncSession:
             self._sent_at = now
             return b""
         if fields["status"] != protocol.REPLY_OK:
-            self._fail(*_refusal(fields))
+            self._fail(*_refusal(fields, self._lock_left_s))
             return b""
         return self._next(now)
 
@@ -457,12 +460,13 @@ def _covered_from(record) -> int | None:
     return (record.seq - value) & 0xFFFF
 
 
-def _refusal(fields: dict) -> tuple[str, int]:
+def _refusal(fields: dict, lock_left_s: int | None = None) -> tuple[str, int]:
     """The line for a refused command and the exit code service commands give it."""
-    from host_tools.device import REASON_TEXT, command_text
+    from host_tools.device import command_text, reason_text
 
     name = command_text(fields["command"])
-    reason = REASON_TEXT.get(fields["reason"], f"reason {fields['reason']}")
+    configs = {} if lock_left_s is None else {protocol.KEY_LOCK_LEFT_S: lock_left_s}
+    reason = reason_text(fields["reason"], configs)
     if fields["status"] == protocol.REPLY_REFUSED:
         code = EXIT_REFUSED
     elif fields["status"] == protocol.REPLY_BAD_FRAME:

@@ -11,7 +11,9 @@ EEPROM, the records the gate sends back. Tests that change something put it back
 Persistence across a reboot boots two more gates, one after the other, on one flash image.
 """
 
+import datetime
 import io
+import re
 import threading
 import time
 
@@ -109,6 +111,13 @@ def refusal(reply):
     return (reply.status, reply.reason)
 
 
+def fevergate(*argv):
+    """The real CLI, as a technician runs it: (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main([str(a) for a in argv], cli.State(out, err))
+    return code, out.getvalue(), err.getvalue()
+
+
 def switches_on(log, since):
     return [t for t, level in log[since:] if level]
 
@@ -129,6 +138,28 @@ def test_status_needs_no_pin_and_carries_counters_and_calibration(gate):
     # the module's two walkers went in before the tests started (a u32 is always >= 0)
     assert (status.fields["people_in"], status.fields["people_out"]) == (len(WALKERS), 0)
     assert {p.KEY_CAL_OFFSET, p.KEY_CAL_REFERENCE, p.KEY_CAL_DAY} <= set(reply.configs())
+
+
+def test_service_status_shows_the_firmware_version_and_the_gates_clock(gate):
+    code, before, err = fevergate("service", gate.pty.path, "status")
+    assert code == 0, err
+    assert "firmware = 0.1.0" in before.splitlines()  # protocol.FW_VERSION 0x000100
+    assert "gate clock: never set since boot (time-sync or sync sets it)" in before.splitlines()
+    assert fevergate("time-sync", gate.pty.path, "--pin", PIN, "--utc-offset", "+02:00")[0] == 0
+    code, after, err = fevergate("service", gate.pty.path, "status")
+    assert code == 0, err
+    (clock,) = [line for line in after.splitlines() if line.startswith("gate clock")]
+    shown = re.fullmatch(
+        r"gate clock = (\S+ \S+) UTC\+02:00 \(set since boot; "
+        r"(as|\d+ s (ahead of|behind)|\d+ min( \d+ s)? (ahead of|behind)) this computer\)",
+        clock,
+    )
+    assert shown, clock
+    site = datetime.timezone(datetime.timedelta(hours=2))
+    at = datetime.datetime.strptime(shown[1], "%Y-%m-%d %H:%M:%S").replace(tzinfo=site)
+    assert abs(at.timestamp() - time.time()) < 120  # the gate's clock runs at REALTIME x
+    settings = after.split("settings in force:\n")[1]
+    assert "  fever_threshold_cc = " in settings and "gate clock" not in settings
 
 
 def test_self_test_passes_on_the_simulated_sensor(gate):
@@ -277,6 +308,42 @@ def test_calibration_with_unstable_readings_is_refused_and_keeps_the_offset(gate
             gate.sensor.set_target(gate.now_ms, None)
         assert refusal(reply) == (p.REPLY_REFUSED, p.REASON_UNSTABLE)
         assert link.get_config(p.KEY_CAL_OFFSET) == before
+
+
+def test_fevergate_calibrate_refused_as_unstable_says_the_spread_and_what_the_sensor_read(gate):
+    with gate.link() as link:
+        band_cc = link.get_config("stable_band_cc")[5]
+    gate.sensor.set_target(gate.now_ms, 36.50)
+    gate.sensor.noise_c = 1.0
+    try:
+        code, _, err = fevergate("calibrate", gate.pty.path, "--reference", "37.0", "--pin", PIN)
+    finally:
+        gate.sensor.noise_c = 0.10
+        gate.sensor.set_target(gate.now_ms, None)
+    assert code == EXIT_REFUSED
+    said = re.fullmatch(
+        r"fevergate calibrate: calibration refused: readings spread (\d+\.\d\d) °C "
+        r"\(allowed (\d+\.\d\d) °C\), sensor read (\d+\.\d\d) °C: hold the reference "
+        r"still in front of the sensor and retry\n",
+        err,
+    )
+    assert said, err
+    spread_c, allowed_c, read_c = (float(said[i]) for i in (1, 2, 3))
+    assert allowed_c == band_cc / 100 and spread_c > allowed_c
+    assert abs(read_c - 36.50) < 1.0  # the median of readings around the blackbody's 36.50
+
+
+def test_fevergate_calibrate_far_from_the_reference_says_what_the_sensor_read(gate):
+    code, _, err = fevergate("calibrate", gate.pty.path, "--reference", "37.0", "--pin", PIN)
+    assert code == EXIT_REFUSED
+    said = re.fullmatch(
+        r"fevergate calibrate: calibration refused: the sensor read (\d+\.\d\d) °C, more "
+        r"than 5\.00 °C away from the reference 37\.00 °C \(is the reference in front of the "
+        r"sensor, and at that temperature\?\)\n",
+        err,
+    )
+    assert said, err
+    assert float(said[1]) < 32.0  # nothing in front of it: the room behind
 
 
 def test_calibration_against_an_implausible_reference_is_refused(gate):
@@ -443,6 +510,36 @@ def test_a_filter_outside_iir_and_fir_128_to_1024_is_refused_and_untouched(gate)
                 p.REASON_RANGE,
             )
     assert gate.sensor.eeprom == eeprom
+
+
+# -- the wrong-PIN lockout, as a technician meets it --
+
+
+def test_the_wrong_pin_lockout_says_how_long_is_left_and_means_it(gate):
+    path = gate.pty.path
+    assert fevergate("time-sync", path, "--pin", PIN)[0] == 0  # no wrong PIN in a row before
+    for _ in range(4):
+        code, _, err = fevergate("time-sync", path, "--pin", WRONG)
+        assert code == EXIT_REFUSED and "refused: wrong PIN (counted" in err
+    code, _, err = fevergate("time-sync", path, "--pin", WRONG)
+    assert code == EXIT_REFUSED
+    assert err == (
+        "fevergate time-sync: setting the clock refused: wrong PIN, the 5th in a row: PIN "
+        "commands are locked: try again in 1 min\n"
+    )
+    code, _, err = fevergate("time-sync", path, "--pin", PIN)  # the right PIN, too soon
+    assert code == EXIT_REFUSED
+    said = re.fullmatch(
+        r"fevergate time-sync: setting the clock refused: locked after 5 wrong PINs in a row: "
+        r"try again in (1 min|\d+ s)\n",  # rounded up: "1 min" until 59 s are left
+        err,
+    )
+    assert said, err
+    left_s = 60 if said[1] == "1 min" else int(said[1][:-2])
+    assert 1 <= left_s <= 60
+    gate.wait_virtual(left_s * 1000 + 100)  # as long as it said, on the gate's clock
+    code, _, err = fevergate("time-sync", path, "--pin", PIN)
+    assert code == 0, err
 
 
 # -- persistence across a reboot (two more boots on one flash image) --

@@ -702,11 +702,13 @@ def test_report_uses_the_threshold_the_gate_had_that_day(tmp_path):
 def test_a_calibration_the_gate_refuses_says_what_the_sensor_read_against_the_reference(gate):
     code, _, err = run("calibrate", gate.path, "--reference", "37.0", "--pin", PIN)
     assert code == 7  # the sensor sees the background at 22 C
-    assert one_line(err) == (
-        "fevergate calibrate: calibration refused: the sensor read more than 5.00 °C away from "
-        "the reference 37.00 °C (is the reference in front of the sensor, and at that "
-        "temperature?)\n"
+    said = re.fullmatch(
+        r"fevergate calibrate: calibration refused: the sensor read (\d+\.\d\d) °C, more than "
+        r"5\.00 °C away from the reference 37\.00 °C \(is the reference in front of the "
+        r"sensor, and at that temperature\?\)\n",
+        one_line(err),
     )
+    assert said and abs(float(said[1]) - 22.0) < 0.3  # the median of what it read
 
 
 def test_sync_against_a_silent_port_is_exit_9_as_the_other_commands(tmp_path):
@@ -899,3 +901,34 @@ def test_the_report_picture_says_how_many_records_have_no_clock_time(tmp_path, m
     # the later boot's three, and the first BOOT record, read before its TIME record
     assert texts == ["4 records without a clock time (not in any day)"]
     assert "4 records of this gate have no wall time" in out
+
+
+# -- 8 and 14. refusals in words: a damaged frame, the wrong-PIN lock in sync too --
+
+
+def test_a_damaged_command_frame_is_told_in_words_not_internal_names():
+    from host_tools.device import Reply
+    from host_tools.wire import protocol
+
+    reply = Reply(protocol.CMD_SET_CONFIG, protocol.REPLY_BAD_FRAME, protocol.REASON_CRC, -1)
+    with pytest.raises(FevergateError) as info:
+        reply.check()
+    assert info.value.exit_code == 10
+    assert info.value.message == (
+        "changing the setting not understood: the device received a damaged frame (CRC)"
+    )
+
+
+def test_sync_on_a_locked_gate_says_how_long_is_left(tmp_path):
+    db = tmp_path / "gate.db"
+    pty = CablePty()
+    with pty, running_gate(pty, tmp_path / "flash"):
+        for _ in range(4):
+            assert run("time-sync", pty.path, "--pin", "1")[0] == 7
+        code, _, err = run("sync", pty.path, "--store", db, "--pin", "1")
+        assert code == 7
+        assert "wrong PIN, the 5th in a row: PIN commands are locked: try again in 1 min" in err
+        code, _, err = run("sync", pty.path, "--store", db, "--pin", PIN)
+    assert code == 7
+    said = re.search(r"locked after 5 wrong PINs in a row: try again in (1 min|\d+ s)", err)
+    assert said and "Traceback" not in err
