@@ -21,8 +21,9 @@ reception. If GARBAGE_BYTES arrive without a single good frame the stream is not
 baud rate, another device): FevergateError EXIT_GARBAGE. Returns the totals as a dict.
 
 Clock times and "today" are in the site's zone: `tz` (`--tz`) when given, else the gate's own
-once the stream carries its UTC offset (CONFIG KEY_UTC_OFFSET, sent with every time sync),
-else the laptop's.
+once the stream carries its UTC offset (CONFIG KEY_UTC_OFFSET: sent with every time sync, and
+in the answer to the clock request the monitor sends on a port it opened itself), else the
+laptop's.
 """
 
 from __future__ import annotations
@@ -440,6 +441,8 @@ def monitor(
     if own_port:
         name = port
         serial_port = open_port(port, baud, timeout=_READ_TIMEOUT_S)
+        if tz is None:  # ask the gate its clock: its answer carries the site's offset once set
+            _ask_clock(serial_port)
     else:
         name = getattr(port, "port", None) or getattr(port, "name", None) or repr(port)
         serial_port = guard(port, name)
@@ -459,6 +462,14 @@ def monitor(
         if own_port:
             serial_port.close()
     return result
+
+
+def _ask_clock(port) -> None:
+    """GET_CONFIG KEY_CLOCK_DAY (free): a gate whose clock was set answers with its site's UTC
+    offset (CONFIG KEY_UTC_OFFSET), which Totals then takes as the zone."""
+    from host_tools.device import encode_command
+
+    port.write(encode_command(protocol.CMD_GET_CONFIG, 0x4CFF, key=protocol.KEY_CLOCK_DAY))
 
 
 def _asker(port):

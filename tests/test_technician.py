@@ -8,6 +8,7 @@ import json
 import os
 import re
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -932,3 +933,19 @@ def test_sync_on_a_locked_gate_says_how_long_is_left(tmp_path):
     assert code == 7
     said = re.search(r"locked after 5 wrong PINs in a row: try again in (1 min|\d+ s)", err)
     assert said and "Traceback" not in err
+
+
+def test_monitor_asks_the_gate_its_zone_and_shows_the_clock_in_it(tmp_path):
+    import datetime
+
+    pty = CablePty()
+    with pty, running_gate(pty, tmp_path / "flash", PEOPLE):
+        code, _, err = run("time-sync", pty.path, "--pin", PIN, "--utc-offset", "+05:30")
+        assert code == 0, err
+        code, out, err = run("monitor", pty.path, "--duration", "1.5")  # no --tz
+    assert code == 0, err
+    site = datetime.timezone(datetime.timedelta(hours=5, minutes=30))
+    clocks = re.findall(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)  #", out, re.MULTILINE)
+    assert clocks, out
+    shown = datetime.datetime.strptime(clocks[-1], "%Y-%m-%d %H:%M:%S").replace(tzinfo=site)
+    assert abs(shown.timestamp() - time.time()) < 120  # the laptop's clock, in the site's zone
