@@ -123,7 +123,7 @@ def clock_text(values: dict[int, int], now: float) -> str:
             f"{duration_text(abs(ahead))} {'ahead of' if ahead > 0 else 'behind'} this computer"
         )
     return (
-        f"gate clock = {shown:%Y-%m-%d %H:%M:%S} {format_utc_offset(offset_min)} "
+        f"gate clock: {shown:%Y-%m-%d %H:%M:%S} {format_utc_offset(offset_min)} "
         f"(set since boot; {against})"
     )
 
@@ -468,7 +468,7 @@ def _do_status(state, link) -> None:
     shown = reply.configs()
     _out(
         state,
-        f"firmware = {'unknown (too old to say)' if version is None else version_text(version)}",
+        f"firmware: {'unknown (too old to say)' if version is None else version_text(version)}",
     )
     for k, v in shown.items():
         _out(state, _show(k, v))

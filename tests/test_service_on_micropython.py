@@ -143,14 +143,14 @@ def test_status_needs_no_pin_and_carries_counters_and_calibration(gate):
 def test_service_status_shows_the_firmware_version_and_the_gates_clock(gate):
     code, before, err = fevergate("service", gate.pty.path, "status")
     assert code == 0, err
-    assert "firmware = 0.1.0" in before.splitlines()  # protocol.FW_VERSION 0x000100
+    assert "firmware: 0.1.0" in before.splitlines()  # protocol.FW_VERSION 0x000100
     assert "gate clock: never set since boot (time-sync or sync sets it)" in before.splitlines()
     assert fevergate("time-sync", gate.pty.path, "--pin", PIN, "--utc-offset", "+02:00")[0] == 0
     code, after, err = fevergate("service", gate.pty.path, "status")
     assert code == 0, err
     (clock,) = [line for line in after.splitlines() if line.startswith("gate clock")]
     shown = re.fullmatch(
-        r"gate clock = (\S+ \S+) UTC\+02:00 \(set since boot; "
+        r"gate clock: (\S+ \S+) UTC\+02:00 \(set since boot; "
         r"(as|\d+ s (ahead of|behind)|\d+ min( \d+ s)? (ahead of|behind)) this computer\)",
         clock,
     )
