@@ -126,12 +126,15 @@ def test_the_clock_and_a_locked_refusal_are_answered_without_allocating():
     board = FakeBoard()
     board.uart = CommandUART()
     gate = Gate(board, storage=Storage.open(scratch_dir(128)))
-    board.uart.send(command_frame(p.CMD_TIME_SYNC, PIN, SHANGHAI_QH, UNIX_S, tag=1))
+    frames = [command_frame(p.CMD_TIME_SYNC, PIN, SHANGHAI_QH, UNIX_S, tag=1)]
     for tag in range(2, 2 + commands.BAD_PIN_LIMIT):  # wrong PINs: persisted, outside the lock
-        board.uart.send(command_frame(p.CMD_TIME_SYNC, WRONG, 0, UNIX_S, tag=tag))
-        board.now += 10
-        gate.tick(board.now)
-        gate.after_tick(board.now)
+        frames.append(command_frame(p.CMD_TIME_SYNC, WRONG, 0, UNIX_S, tag=tag))
+    for frame in frames:  # the gate takes one frame a tick
+        board.uart.send(frame)
+        for _ in range(3):
+            board.now += 10
+            gate.tick(board.now)
+            gate.after_tick(board.now)
     assert gate.commands.locked and gate.commands.synced
     received = gate.commands.received
     clock = command_frame(p.CMD_GET_CONFIG, 0, p.KEY_CLOCK_DAY, 0, tag=20)
