@@ -58,6 +58,7 @@ class GateDay:
     undated_records: int = 0  # of this gate, without a wall time: not in the day
     zone: str = "UTC"  # the time zone the day and its hours are in, as the header names it
     threshold_cc: int | None = None  # the gate's fever threshold that day (None: not recorded)
+    threshold_read_on: datetime.date | None = None  # known from a later sync's read, that day
 
     @property
     def people_in(self) -> int:
@@ -132,6 +133,11 @@ def day_report(
             continue
         report.calibration = _calibration(store, gate, until)
         report.threshold_cc = _setting(store, gate, until, _THRESHOLD_KEY)
+        if report.threshold_cc is None:
+            read = _read_after(store, gate, until, _THRESHOLD_KEY)
+            if read is not None:
+                report.threshold_cc = read[0]
+                report.threshold_read_on = sitezone.local_date(read[1], tz)
         report.undated_records = store.undated(gate)
         out.append(report)
     return out
@@ -172,6 +178,31 @@ def _setting(store: RecordStore, device_id: int, until: float, key: int) -> int 
         if fields["key"] == key:
             value = fields["value"]
     return value
+
+
+def _read_after(
+    store: RecordStore, device_id: int, since: float, key: int
+) -> tuple[int, float] | None:
+    """(value, wall time) of the first CONFIG record of `key` after `since` when it was a read
+    (its REPLY answers GET_CONFIG, as every sync asks): the setting in force since before
+    `since`, as no change (a SET_CONFIG echo, journaled and synced) came before it. None when
+    the first such record is a change, or there is none."""
+    first = None
+    for row in store.query(device_id=device_id, since=since, type_="config"):
+        if row["fields"]["key"] == key and (
+            first is None or row["wall_time"] < first["wall_time"]
+        ):
+            first = row
+    if first is None:
+        return None
+    answer_seq = (first["seq"] + 1) & 0xFFFF
+    wall = first["wall_time"]
+    for row in store.query(device_id=device_id, since=wall, until=wall + 600, type_="reply"):
+        if row["boot"] == first["boot"] and row["seq"] == answer_seq:
+            if row["fields"]["command"] == protocol.CMD_GET_CONFIG:
+                return first["fields"]["value"], wall
+            return None
+    return None
 
 
 def _calibration(store: RecordStore, device_id: int, until: float) -> dict[str, int] | None:
@@ -324,6 +355,11 @@ def threshold_c(r: GateDay) -> float:
 
 
 def _threshold_text(r: GateDay) -> str:
+    if r.threshold_read_on is not None:
+        return (
+            f"{threshold_c(r):.2f} °C (the gate's setting, read at its sync on "
+            f"{r.threshold_read_on.isoformat()}; no change recorded since the day)"
+        )
     if r.threshold_cc is not None:
         return f"{threshold_c(r):.2f} °C (the gate's setting that day)"
     return f"{threshold_c(r):.2f} °C (the default: no setting recorded in the store)"
@@ -388,7 +424,12 @@ def build_figure(reports: list[GateDay], site: str | None = None):
                 color=[FEVER_COLOUR if b / 100 >= limit else NORMAL_COLOUR for b, _ in bins],
             )
             temps.axvline(r.mean_c, color="k", linestyle="--", label=f"mean {r.mean_c:.2f} °C")
-        which = "the gate's that day" if r.threshold_cc is not None else "default: none recorded"
+        if r.threshold_read_on is not None:
+            which = f"the gate's, read {r.threshold_read_on.isoformat()}"
+        elif r.threshold_cc is not None:
+            which = "the gate's that day"
+        else:
+            which = "default: none recorded"
         temps.axvline(
             limit, color=THRESHOLD_COLOUR, label=f"fever threshold {limit:.2f} °C ({which})"
         )

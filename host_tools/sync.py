@@ -12,7 +12,8 @@ time (`fevergate simulate --connect-after`). The steps, each command resent afte
    journal does not keep: a CONFIG KEY_CHATTER record accounts for it, docs/PROTOCOL.md).
 2. TIME_SYNC (PIN) when the session has a clock (`unix_time`), with the site's UTC offset
    (`utc_offset_min`: the gate's day starts at local midnight): the gate's records get wall
-   time, the ones before it in the same boot too (Store.fill_wall_times).
+   time, the ones before it in the same boot too (Store.fill_wall_times). Then GET_CONFIG
+   (free) of the fever threshold: its answer is stored, the setting in force for the report.
 3. BACKLOG (free) from where the last sync of this device stopped (the store's `sync_state`
    table), else from the gate's acknowledged position. REPLAY records and live ones are stored
    as they come; the final REPLY ends the download.
@@ -51,12 +52,14 @@ from host_tools.wire import protocol
 
 IDENTIFY = "identify"
 TIME_SYNC = "time-sync"
+SETTINGS = "settings"
 DOWNLOAD = "download"
 ACK = "ack"
 LIVE = "live"
 FAILED = "failed"
 
 _BATCH = 256  # events stored per transaction while downloading
+THRESHOLD_KEY = 1  # firmware/config.py SETTINGS: fever_threshold_cc, read by every sync
 LIVE_REPAIR_DELAY_S = 7.0  # the gate flushes its journal at least every 5 s
 
 
@@ -196,7 +199,8 @@ class SyncSession:
     def _send(self, command: int, key: int, value: int, now: float) -> bytes:
         self._tag = (self._tag + 1) & 0xFFFF
         self._command = command
-        pin = 0 if command in (protocol.CMD_STATUS, protocol.CMD_BACKLOG) else self.pin
+        free = (protocol.CMD_STATUS, protocol.CMD_BACKLOG, protocol.CMD_GET_CONFIG)
+        pin = 0 if command in free else self.pin
         self._frame = encode_command(command, self._tag, pin, key, value)
         self._sent_at = now
         self._resends = 0
@@ -276,8 +280,10 @@ class SyncSession:
                 self.state = TIME_SYNC
                 key, value = time_sync_arguments(int(self.unix_time()), self.utc_offset_min)
                 return self._send(protocol.CMD_TIME_SYNC, key, value, now)
-            return self._download(now)
+            return self._read_settings(now)
         if self.state == TIME_SYNC:
+            return self._read_settings(now)
+        if self.state == SETTINGS:
             return self._download(now)
         if self.state == DOWNLOAD:
             self._store_events()
@@ -366,6 +372,12 @@ class SyncSession:
 
     def _last_of(self, boot: int) -> int | None:
         return self.store.last_seq(self.device_id, boot)
+
+    def _read_settings(self, now: float) -> bytes:
+        """GET_CONFIG of the fever threshold: the answer is stored, so a report knows the
+        threshold in force even where nobody changed it (host_tools/report.py)."""
+        self.state = SETTINGS
+        return self._send(protocol.CMD_GET_CONFIG, THRESHOLD_KEY, 0, now)
 
     def _download(self, now: float) -> bytes:
         self.state = DOWNLOAD

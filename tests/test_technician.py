@@ -949,3 +949,58 @@ def test_monitor_asks_the_gate_its_zone_and_shows_the_clock_in_it(tmp_path):
     assert clocks, out
     shown = datetime.datetime.strptime(clocks[-1], "%Y-%m-%d %H:%M:%S").replace(tzinfo=site)
     assert abs(shown.timestamp() - time.time()) < 120  # the laptop's clock, in the site's zone
+
+
+# -- 6. the threshold the gate used, known where nobody changed it --
+
+
+def test_sync_stores_the_threshold_in_force_and_the_report_uses_it(tmp_path):
+    db = tmp_path / "gate.db"
+    pty = CablePty()
+    with pty, running_gate(pty, tmp_path / "flash", PEOPLE) as sim:
+        sim.wait_until(PEOPLE_DONE_MS)
+        code, _, err = run("sync", pty.path, "--store", db, "--pin", PIN, "--utc-offset", "0")
+    assert code == 0, err
+    with Store(str(db), readonly=True) as store:
+        reads = [r for r in store.query(type_="config") if r["fields"]["key"] == 1]
+    assert [r["fields"]["value"] for r in reads] == [3730]  # read, never changed
+    code, out, err = run("report", "--store", db)
+    assert code == 0, err
+    assert "threshold     37.30 °C (the gate's setting that day)" in out
+
+
+def test_a_threshold_read_at_a_later_sync_is_the_days_when_nothing_changed_before(tmp_path):
+    db = a_late_store(tmp_path)  # a passage late on 2026-02-12 (UTC)
+    next_day = LATE_UTC + 9 * 3600  # the next morning's sync reads the setting: 38.00 C
+    read = encode_record(
+        "boot", 0, 0, reset_cause=1, fw_version=0x000100, boot_count=3, device_id=0x2A
+    )
+    read += encode_record("time", 10, 1_000_000, unix_s=next_day)
+    read += encode_record("config", 11, 1_000_000, key=1, value=3800)
+    read += encode_record("reply", 12, 1_000_000, command=2, status=0, reason=0, arg=7)
+    ingest_bytes(db, read)
+    code, out, _ = run("report", "--store", db, "--day", "2026-02-12", "--tz", "UTC")
+    assert code == 0
+    assert (
+        "threshold     38.00 °C (the gate's setting, read at its sync on 2026-02-13; no change "
+        "recorded since the day)"
+    ) in out
+    changed = encode_record("config", 13, 1_000_100, key=1, value=3700)  # later: not that day's
+    changed += encode_record("reply", 14, 1_000_100, command=3, status=0, reason=0, arg=8)
+    ingest_bytes(db, read + changed)
+    code, out, _ = run("report", "--store", db, "--day", "2026-02-12", "--tz", "UTC")
+    assert "threshold     38.00 °C (the gate's setting, read at its sync" in out
+
+
+def test_a_threshold_changed_after_the_day_is_not_taken_for_it(tmp_path):
+    db = a_late_store(tmp_path)
+    data = encode_record(
+        "boot", 0, 0, reset_cause=1, fw_version=0x000100, boot_count=3, device_id=0x2A
+    )
+    data += encode_record("time", 10, 1_000_000, unix_s=LATE_UTC + 9 * 3600)
+    data += encode_record("config", 11, 1_000_000, key=1, value=3800)  # a change (the echo)
+    data += encode_record("reply", 12, 1_000_000, command=3, status=0, reason=0, arg=7)
+    ingest_bytes(db, data)
+    code, out, _ = run("report", "--store", db, "--day", "2026-02-12", "--tz", "UTC")
+    assert code == 0
+    assert "threshold     37.30 °C (the default: no setting recorded in the store)" in out
