@@ -83,15 +83,22 @@ class GateDay:
         return math.sqrt(sum((x - mean) ** 2 for x in t) / len(t)) / 100
 
     def histogram(self) -> list[tuple[int, int]]:
-        """(bin start cC, count) for HISTOGRAM_STEP_CC bins from the lowest to the highest."""
+        """(bin start cC, count) for HISTOGRAM_STEP_CC bins from the lowest to the highest,
+        with the threshold on a bin edge: every bin is wholly below it or at and above it, so
+        a fever bin holds fever results only."""
         if not self.temperatures_cc:
             return []
         step = HISTOGRAM_STEP_CC
-        low = min(self.temperatures_cc) // step * step
-        high = max(self.temperatures_cc) // step * step
+        anchor = round(threshold_c(self) * 100)
+
+        def start(t: int) -> int:
+            return anchor + (t - anchor) // step * step
+
+        low = start(min(self.temperatures_cc))
+        high = start(max(self.temperatures_cc))
         counts = dict.fromkeys(range(low, high + step, step), 0)
         for t in self.temperatures_cc:
-            counts[t // step * step] += 1
+            counts[start(t)] += 1
         return sorted(counts.items())
 
 

@@ -2,6 +2,7 @@
 the cable pulled, a wire that damages records, a full disk and typos. Each failure is one line
 on stderr and a documented exit code, and nothing is destroyed."""
 
+import datetime
 import errno
 import io
 import json
@@ -1004,3 +1005,29 @@ def test_a_threshold_changed_after_the_day_is_not_taken_for_it(tmp_path):
     code, out, _ = run("report", "--store", db, "--day", "2026-02-12", "--tz", "UTC")
     assert code == 0
     assert "threshold     37.30 °C (the default: no setting recorded in the store)" in out
+
+
+def test_fever_bins_hold_fever_results_only_with_the_default_threshold(tmp_path):
+    """37.30 C is no multiple of the 0.20 C bins: the bins are laid from the threshold."""
+    from matplotlib.colors import to_rgba
+
+    from host_tools import report
+
+    db = str(tmp_path / "d.db")
+    data = encode_record(
+        "boot", 0, 0, reset_cause=1, fw_version=0x000100, boot_count=3, device_id=0x2A
+    )
+    data += encode_record("time", 1, 100, unix_s=MORNING_UTC)
+    for seq, (verdict, temp_cc) in enumerate([(0, 3650), (0, 3725), (1, 3735), (1, 3745)], 2):
+        data += encode_record(
+            "passage", seq, 100 * seq, verdict=verdict, direction=1, temp_cc=temp_cc,
+            transit_cs=40,
+        )  # fmt: skip
+    ingest_bytes(db, data)
+    with Store(db, readonly=True) as store:
+        (day,) = report.day_report(store, datetime.date(2026, 2, 12), tz=datetime.timezone.utc)
+    (bars,) = report.build_figure([day]).axes[1].containers
+    red = to_rgba("tab:red")
+    assert sum(b.get_height() for b in bars if b.get_facecolor() == red) == day.fevers == 2
+    assert sum(b.get_height() for b in bars if b.get_facecolor() != red) == 2
+    assert (3730, 2) in day.histogram()  # 37.30 .. 37.50 C: the two fevers
