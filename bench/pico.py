@@ -27,14 +27,34 @@ import pico_rig  # noqa: E402
 import pico_ticks  # noqa: E402
 
 TICKS = 3000
+BENCH_PIN = 424242  # the bench's site PIN: make deploy refuses a site config without its own
+
+
+def site_config(folder):
+    """The shipped site config with the bench's own PIN, written in `folder`."""
+    text = (ROOT / "config" / "site_config.py").read_text()
+    if "\nPIN = None\n" not in text:
+        raise RuntimeError("config/site_config.py has no 'PIN = None' line to give a PIN")
+    path = Path(folder) / "site_config.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text.replace("\nPIN = None\n", f"\nPIN = {BENCH_PIN}\n"))
+    return path
 
 
 def deploy(folder):
     """A fresh emulated board, `make deploy` onto it; returns its flash file."""
+    config = site_config(folder)
     with pico_rig.PicoEmulator(folder) as emu:
         emu.wait_ms(1000)  # MicroPython formats its filesystem on the first boot
         result = subprocess.run(
-            ["make", "--no-print-directory", "deploy", f"PORT={emu.tty}", "BOARD=rp2_pico"],
+            [
+                "make",
+                "--no-print-directory",
+                "deploy",
+                f"PORT={emu.tty}",
+                "BOARD=rp2_pico",
+                f"SITE_CONFIG={config}",
+            ],
             cwd=str(ROOT),
             capture_output=True,
             text=True,

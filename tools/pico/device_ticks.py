@@ -5,10 +5,13 @@ builds it (board, site config, watchdog, storage on flash); "float" builds
 bench/float_gate.py's FloatGate on the same board. It prints GO (the host then schedules
 walkers and commands), runs TICKS ticks of Gate.run()'s loop (the tick at the real ticks_ms,
 the flash work after it, the sleep to the next period) and prints `R name value` lines. With
-LOCK, each tick runs under heap_lock (the flash work between ticks does not); otherwise every
-tick is timed (ticks_us), and the heap growth is counted by gc.mem_alloc() every CHUNK ticks
-(it walks the whole heap: too slow to call every tick), the flash work's own allocation taken
-out, chunks with a collection in them left out. START_MS (unless -1) sets the board's clock
+LOCK, each tick runs under heap_lock (the flash work between ticks does not) and a refused
+allocation is counted; with TIMED, every tick is timed (ticks_us), the heap growth of the rest
+of the loop is counted by gc.mem_alloc() every CHUNK ticks (it walks the whole heap: too slow
+to call every tick), the flash work's own allocation taken out, chunks with a collection in
+them left out. The longest gap between two tick starts (`gap_max_us`) leaves out the time of
+this loop's own gc.mem_alloc() calls; `after_tick_busy_max_us` is the longest flash work done
+while someone was in the channel. START_MS (unless -1) sets the board's clock
 there (ticks_ms near its wrap); UPTIME_S and UPTIME_CS start the gate's uptime there.
 """
 
@@ -189,6 +192,7 @@ if TIMED:
     print("R alloc_ticks", grown_ticks)
     print("R collections", collections)
 if KIND == "gate":
+    print("R beam_irq_hard", 1 if g.beam.hard else 0)  # edges stamped in a hard interrupt
     c = g.control
     print("R people", c.people_in, c.people_out, c.fevers, c.remeasures)
     print("R commands", g.commands.received, g.commands.bad_frames)
