@@ -232,7 +232,7 @@ def _calibration(store: RecordStore, device_id: int, until: float) -> dict[str, 
 
 
 def _c(cc: float) -> str:
-    return f"{cc / 100:.2f} C"
+    return f"{cc / 100:.2f} °C"
 
 
 def format_text(
@@ -313,7 +313,7 @@ def format_site(reports: list[GateDay], tz_name: str, store_name: str) -> str:
         f"fevergate report: site view, {day} ({tz_name}), {len(reports)} gate(s), "
         f"store {store_name}",
         f"{'gate':12} {'in':>7} {'out':>6} {'fevers':>7} {'alarms':>7} {'remeas':>7} "
-        f"{'faults':>7} {'mean C':>7}",
+        f"{'faults':>7} {'mean °C':>7}",
     ]
 
     def line(name, people_in, out, fevers, alarms, remeasures, faults, temps):
@@ -379,7 +379,7 @@ def _calibration_text(cal: dict[str, int] | None) -> str:
     if cal.get("day"):
         when = (datetime.date(1970, 1, 1) + datetime.timedelta(days=cal["day"])).isoformat()
     offset = cal.get("offset_cc", 0)
-    return f"offset {offset / 100:+.2f} C against {_c(cal['reference_cc'])}, {when}"
+    return f"offset {offset / 100:+.2f} °C against {_c(cal['reference_cc'])}, {when}"
 
 
 def report_title(r: GateDay, site: str | None = None) -> str:

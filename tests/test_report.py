@@ -129,7 +129,7 @@ def test_the_calibration_in_force_is_shown(tmp_path):
     ingest_bytes(path, capture)
     out = io.StringIO()
     assert main(["report", "--store", path, "--day", "2026-02-13"], State(out, io.StringIO())) == 0
-    assert "calibration   offset -0.35 C against 37.00 C, 2026-02-10" in out.getvalue()
+    assert "calibration   offset -0.35 °C against 37.00 °C, 2026-02-10" in out.getvalue()
 
 
 def test_help_names_every_option(capsys):
