@@ -572,6 +572,8 @@ def _result(totals: Totals, keeper, interrupted: bool) -> dict:
     result = totals.as_dict()
     result["interrupted"] = interrupted
     result["unidentified"] = keeper.unidentified if keeper is not None else 0
+    if keeper is not None:  # a full disk can stop keeper.add half-way, before totals catch up
+        result["stored"] = keeper.stored.inserted
     return result
 
 

@@ -241,3 +241,39 @@ def test_rich_view_calls_a_replay_a_record_from_the_journal_not_a_bad_frame():
     assert "from the journal, boot 2" in text
     assert "! bad frame" not in text
     assert totals["bad_frames"] == 0
+
+
+def test_a_full_disk_while_storing_the_held_records_counts_every_record_that_got_in(tmp_path):
+    """Records held until the gate says who it is are stored batch by batch; when the disk
+    fills up half-way through them, the totals count the batches that did get in."""
+    batches = [
+        passage(5, 500),
+        passage(6, 600),
+        encode_record("config", 7, 700, key=protocol.KEY_DEVICE_ID, value=42)
+        + encode_record("config", 8, 700, key=protocol.KEY_BOOT_COUNT, value=3),
+    ]
+
+    class Port:
+        port = "fake"
+        in_waiting = 0
+
+        def read(self, n):
+            return batches.pop(0) if batches else b""
+
+    db = tmp_path / "m.db"
+    store = Store(str(db))
+    real_ingest = store.ingest
+    calls = []
+
+    def ingest(events, received_at=None):
+        calls.append(1)
+        if len(calls) > 1:
+            raise FevergateError("m.db: cannot write (database or disk is full)", 6)
+        return real_ingest(events, received_at)
+
+    store.ingest = ingest
+    with pytest.raises(FevergateError) as raised:
+        monitor(Port(), mode="quiet", duration_s=1.0, db=store)
+    store.close()
+    with Store(str(db), readonly=True) as kept:
+        assert raised.value.totals["stored"] == kept.count() == 1
