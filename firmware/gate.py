@@ -15,18 +15,20 @@ measurement's ambient correction (measure.py).
 With a `storage.Storage` (main.py opens it before the Gate), the boot count and settings come
 from flash and every record is also appended to the flash journal's RAM buffer. The flash work
 is in `after_tick(now)`, which `run()` calls after the tick, outside it: at most one piece a
-loop, each bounded, only when due and only while the channel is idle (nobody inside, beams
-clear: `channel_idle`; unless the journal's RAM buffer is nearly full or the work has waited
-FLASH_WAIT_MAX_MS): a journal segment change (a pass of its own), or a journal flush (one write
-and sync, up to the newest segment's end) every FLUSH_RECORDS records, FLUSH_MS or half a
-buffer, else a commit of the
-persisted counters (counters.py: people today and in total, out, fevers, re-measures, restored
-at boot so that STATUS goes on across reboots) every COMMIT_MS when they changed (or at once
+loop, each bounded, only when due and, but for the flush of a passage or an alarm (on flash
+before the next tick's sample, so a power cut loses none), only while the channel is idle
+(nobody inside, beams clear: `channel_idle`; unless the journal's RAM buffer is nearly full or
+the work has waited FLASH_WAIT_MAX_MS): a journal segment change (a pass of its own), or a
+journal flush (one write and sync, up to the newest segment's end) every FLUSH_RECORDS
+records, FLUSH_MS or half a buffer, else a commit of the persisted counters (counters.py:
+people today and in total, out, fevers, re-measures, restored at boot so that STATUS goes on
+across reboots) every COMMIT_MS when they changed (or at once
 after a counter reset). A flush allocates nothing on MicroPython unless it rotates the segment
 (opening a file); a commit allocates a few hundred bytes (paths, file objects, rename), every
 COMMIT_MS at most. A flash erase still stalls the chip while it runs (45 ms a 4 KiB sector,
 more than a tick period): the tick after it runs late, with the true time, and the beam edges
-keep theirs (hard IRQs); waiting for an idle channel keeps such stalls away from walkers.
+keep theirs (hard IRQs; one inside an erase is stamped when it ends); waiting for an idle
+channel keeps all but a passage's own flush away from walkers.
 `after_tick` also samples gc.mem_free() every MEM_FREE_MS for the STATUS records (it walks the
 whole heap: about 8 ms on a Pico, too slow for a tick).
 `step(now)` is `tick` and `after_tick` together (tests, the simulator's lock-step).
@@ -410,20 +412,21 @@ class Gate:
     def work_due(self, now):
         """The work due after the tick at `now`: WORK_FLUSH, WORK_COMMIT, WORK_MEM_FREE or 0.
 
-        Flash work (a flush, a commit) stalls the chip while littlefs erases (45 ms a sector on
-        a Pico, several periods): it waits for an idle channel (channel_idle), so a walker's
-        beams and readings never share a tick with it, unless the journal's RAM buffer is
-        nearly full (a flush now, or append() would flush inside a tick) or the wait has been
-        FLASH_WAIT_MAX_MS. The gc.mem_free() sample (8 ms on a Pico) waits likewise."""
+        A passage or an alarm is flushed at once, before the next tick's sample, whoever is in
+        the channel: a power cut loses none (STORAGE.md). Other flash work (a flush, a commit)
+        stalls the chip while littlefs erases (45 ms a sector on a Pico, several periods): it
+        waits for an idle channel (channel_idle), so a walker's beams and readings never share
+        a tick with it, unless the journal's RAM buffer is nearly full (a flush now, or
+        append() would flush inside a tick) or the wait has been FLASH_WAIT_MAX_MS. The
+        gc.mem_free() sample (8 ms on a Pico) waits likewise."""
         journal = self.journal
         storage_due = self.storage is not None
         idle = -1  # not looked at yet
         if journal is not None and journal.pending:
-            if journal.nearly_full():
+            if journal.nearly_full() or journal.urgent:  # urgent: a passage or an alarm
                 return WORK_FLUSH
             if (
-                journal.urgent  # a passage or an alarm: on flash once the channel is idle
-                or journal.pending >= FLUSH_RECORDS
+                journal.pending >= FLUSH_RECORDS
                 or journal.half_full()
                 or ticks_diff(now, self._flush_due) >= 0
             ):

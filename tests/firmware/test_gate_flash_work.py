@@ -3,7 +3,9 @@
 A flash erase stalls a Pico for 45 ms, several tick periods: the journal flushes, the counter
 commits and the gc.mem_free() samples after the tick (Gate.after_tick) wait while anyone is in
 the channel, unless the journal's RAM buffer is nearly full or the wait has lasted
-FLASH_WAIT_MAX_MS; a journal segment change is a loop pass of its own. Both interpreters.
+FLASH_WAIT_MAX_MS; a journal segment change is a loop pass of its own. A passage or an alarm is
+the exception: it is on flash before the next tick's sample, whoever is inside (issue 12,
+defect 10). Both interpreters.
 """
 
 from fakes_board import FakeBoard, raw_from_cc
@@ -122,3 +124,21 @@ def test_a_journal_segment_change_is_a_loop_pass_of_its_own():
         assert journal.appended == appended
     assert changes >= 5
     assert journal.dropped_records == 0 and gate.journal_lost == 0
+
+
+def test_a_passage_is_flushed_at_once_even_while_the_next_walker_is_inside():
+    board, gate = boot(scratch_dir())
+    journal = gate.journal
+    enter(board, gate)  # the first walker, inside
+    board.beam_b.drive(0)
+    advance(board, gate, 200)
+    board.beam_a.drive(0)  # the next one steps in while the first leaves
+    advance(board, gate, 100)
+    board.beam_b.drive(1)
+    board.beam_a.drive(1)
+    passages = gate.control.people_in
+    while gate.control.people_in == passages:  # up to the tick that writes the passage
+        flushes = journal.flushes
+        advance(board, gate, TICK)
+    assert gate.control.inside == 1 and not gate.channel_idle(board.now)
+    assert journal.flushes > flushes and not journal.urgent  # flushed after that very tick

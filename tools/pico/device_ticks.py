@@ -11,8 +11,9 @@ of the loop is counted by gc.mem_alloc() every CHUNK ticks (it walks the whole h
 to call every tick), the flash work's own allocation taken out, chunks with a collection in
 them left out. The longest gap between two tick starts (`gap_max_us`) leaves out the time of
 this loop's own gc.mem_alloc() calls; `after_tick_busy_max_us` is the longest flash work done
-while someone was in the channel. START_MS (unless -1) sets the board's clock
-there (ticks_ms near its wrap); UPTIME_S and UPTIME_CS start the gate's uptime there.
+while someone was in the channel, a passage's or an alarm's own flush (defect 10) left out.
+START_MS (unless -1) sets the board's clock there (ticks_ms near its wrap); UPTIME_S and
+UPTIME_CS start the gate's uptime there.
 """
 
 import gc
@@ -131,7 +132,7 @@ for i in range(TICKS):
         dts[i] = d
     wdt.feed()
     if after_tick is not None and g.work_due(now):
-        busy = g.beam.inside or g.control.inside
+        busy = (g.beam.inside or g.control.inside) and not g.journal.urgent
         m = ticks_us()
         a = mem_alloc()
         s = ticks_us()
