@@ -623,7 +623,7 @@ def bench_pico(report):
         g["after_tick_busy_max_us"][0],
         "us",
         fmt="{}",
-        note="flash work done while someone was in the channel (it waits for an idle one)",
+        note="flash work while someone was in the channel, but a passage's or alarm's own flush",
     )
     report.figure("pico_loop_late_ms_max", g["late_max_ms"][0], "ms", fmt="{}")
     report.figure(
